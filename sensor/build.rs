@@ -20,14 +20,23 @@ fn main() {
     if let Some(prebuilt) = env::var_os("SENSOR_EBPF_OBJECT") {
         println!("cargo::rerun-if-changed={}", Path::new(&prebuilt).display());
         std::fs::copy(&prebuilt, &object).unwrap_or_else(|err| {
-            panic!("copying SENSOR_EBPF_OBJECT={} failed: {err}", Path::new(&prebuilt).display())
+            panic!(
+                "copying SENSOR_EBPF_OBJECT={} failed: {err}",
+                Path::new(&prebuilt).display()
+            )
         });
         return;
     }
 
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.parent().expect("sensor/ lives in the workspace root");
-    for watched in ["sensor-ebpf/src", "sensor-ebpf/Cargo.toml", "sensor-common/src"] {
+    let root = manifest_dir
+        .parent()
+        .expect("sensor/ lives in the workspace root");
+    for watched in [
+        "sensor-ebpf/src",
+        "sensor-ebpf/Cargo.toml",
+        "sensor-common/src",
+    ] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -48,18 +57,36 @@ fn main() {
 
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root.join("sensor-ebpf"))
-        .args(["build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTC_BOOTSTRAP", "1")
         .env("CARGO_ENCODED_RUSTFLAGS", rustflags)
-        .env("PATH", path_with(linker.parent().expect("a file has a parent")));
+        .env(
+            "PATH",
+            path_with(linker.parent().expect("a file has a parent")),
+        );
     // Settings of the outer build must not leak into the nested one.
-    for key in ["RUSTC", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_TARGET_DIR"] {
+    for key in [
+        "RUSTC",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+    ] {
         cmd.env_remove(key);
     }
     let status = cmd.status().expect("cargo can be spawned");
-    assert!(status.success(), "building sensor-ebpf failed ({status}); see the output above");
+    assert!(
+        status.success(),
+        "building sensor-ebpf failed ({status}); see the output above"
+    );
 
     let built = target_dir.join("bpfel-unknown-none/release/sensor");
     std::fs::copy(&built, &object)
@@ -76,7 +103,9 @@ fn which(program: &str) -> Option<PathBuf> {
     if let Some(home) = env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo/bin"));
     }
-    dirs.into_iter().map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
+    dirs.into_iter()
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 fn path_with(dir: &Path) -> OsString {

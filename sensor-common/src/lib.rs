@@ -50,8 +50,15 @@ pub mod loss_slot {
     /// Number of slots; the size of the `LOST` map.
     pub const COUNT: u32 = 7;
     /// Names in slot order, for reports.
-    pub const NAMES: [&str; COUNT as usize] =
-        ["cgroup", "exec", "connect", "mount", "namespace", "open", "module"];
+    pub const NAMES: [&str; COUNT as usize] = [
+        "cgroup",
+        "exec",
+        "connect",
+        "mount",
+        "namespace",
+        "open",
+        "module",
+    ];
 }
 
 /// Bits of [`EventHeader::flags`].
@@ -163,21 +170,33 @@ pub struct MountEvent {
     pub data: [u8; MOUNT_DATA_LEN],
 }
 
-/// A successful `setns(2)` or `unshare(2)`: the namespaces the task is in afterwards.
+/// A successful `setns(2)` that changed the task's mount namespace.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct NamespaceEvent {
     pub header: EventHeader,
-    /// `CLONE_NEW*` mask as passed (setns: `nstype`, unshare: `flags`).
+    /// `nstype` as passed to setns (a `CLONE_NEW*` bit, or 0 for "any").
     pub nstype: u64,
     /// File descriptor passed to setns.
     pub fd: i32,
+    /// Mount namespace before the call.
+    pub mntns_before: u32,
     /// Mount namespace after the call (also in the header).
     pub mntns: u32,
     /// Network namespace after the call.
     pub netns: u32,
     /// PID namespace for children after the call.
     pub pidns: u32,
+    pub _pad: u32,
+}
+
+/// What `sys_enter_setns` remembers for `sys_exit_setns`, per thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SetnsStart {
+    pub nstype: u64,
+    pub fd: i32,
+    pub mntns: u32,
 }
 
 /// An open for writing of a file the escape rules watch (`syscalls:sys_enter_openat`).

@@ -12,7 +12,7 @@
 //! into a sub-cgroup of its own.
 
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_kernel_str,
+    helpers::{bpf_get_current_cgroup_id, generated::bpf_probe_read_kernel_str},
     macros::tracepoint,
     programs::TracePointContext,
     EbpfContext,
@@ -26,8 +26,7 @@ use crate::{
 
 /// Hierarchy id of cgroup2 (the "0::" line of /proc/self/cgroup); v1 hierarchies count from 1.
 const CGROUP2_HIERARCHY: i32 = 0;
-/// Hex digits of a container id.
-const CONTAINER_ID_HEX: u32 = 64;
+/// Hex digits of a container id: 64, tested below as `run >> 6`.
 
 const ROOT_OFFSET: usize = 8;
 const LEVEL_OFFSET: usize = 12;
@@ -80,15 +79,19 @@ fn try_cgroup_event(ctx: &TracePointContext, event_kind: u32) -> Result<u32, i64
             entry.discard(0);
             return Ok(0);
         }
-        if CONTAINER_CGROUPS.insert(id, CgroupState::default(), 0).is_err() {
+        if CONTAINER_CGROUPS
+            .insert(id, CgroupState::default(), 0)
+            .is_err()
+        {
             // The map is full; the agent reports this container as unwatched.
             untracked = flags::UNTRACKED;
         }
     }
 
-    // The header names the cgroup the event is about, not the creator's (a runtime on the host).
+    // The header describes the task that made the change (its cgroup tells the agent which
+    // container made a sub-cgroup); `id` is the cgroup the event is about.
     let subject = Subject {
-        cgroup_id: id,
+        cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         state: None,
     };
     fill_header(&mut event.header, event_kind, &subject, 0);
@@ -99,22 +102,33 @@ fn try_cgroup_event(ctx: &TracePointContext, event_kind: u32) -> Result<u32, i64
     Ok(0)
 }
 
+/// 1 for the bytes of lower-case hex digits, 0 for everything else.
+static HEX_DIGIT: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if (c >= b'0' as usize && c <= b'9' as usize) || (c >= b'a' as usize && c <= b'f' as usize)
+        {
+            table[c] = 1;
+        }
+        c += 1;
+    }
+    table
+};
+
 /// True when `path` holds a run of at least 64 hex digits.
+///
+/// Written without data-dependent branches: with an `if` per byte the verifier explores every
+/// run length separately and gives up ("BPF program is too large. Processed 1000001 insn").
+/// The NUL terminator and anything after it are not hex, so they end a run like a '/'.
 #[inline(always)]
 fn has_container_id(path: &[u8; PATH_LEN]) -> bool {
     let mut run = 0u32;
+    let mut found = 0u32;
     for &c in path.iter() {
-        if c == 0 {
-            break;
-        }
-        if c.is_ascii_digit() || (b'a'..=b'f').contains(&c) {
-            run += 1;
-            if run >= CONTAINER_ID_HEX {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
+        let hex = u32::from(HEX_DIGIT[c as usize]);
+        run = (run + 1) * hex;
+        found |= run >> 6;
     }
-    false
+    found != 0
 }

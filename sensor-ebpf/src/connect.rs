@@ -73,7 +73,11 @@ fn try_connect(ctx: &TracePointContext) -> Result<u32, i64> {
     match family {
         AF_UNIX => {
             let len = addrlen.saturating_sub(FAMILY_LEN);
-            let len = if len > UNIX_PATH_LEN as u64 { UNIX_PATH_LEN as u64 } else { len };
+            let len = if len > UNIX_PATH_LEN as u64 {
+                UNIX_PATH_LEN as u64
+            } else {
+                len
+            };
             // Bounded again for the verifier ("invalid access to memory" otherwise): 127 covers
             // the 108-byte path and the mask keeps the range known.
             let len = (len as u32) & 127;

@@ -5,7 +5,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
     Global,
 };
-use sensor_common::{loss_slot, CgroupState, KernelOffsets, PathPrefix, ProbeConfig, HOST_EXEC_PREFIXES};
+use sensor_common::{
+    loss_slot, CgroupState, KernelOffsets, PathPrefix, ProbeConfig, HOST_EXEC_PREFIXES,
+};
 
 /// Default ring buffer size; the agent overrides it with `--ring-buffer-size`.
 const DEFAULT_RING_BYTES: u32 = 1 << 21;

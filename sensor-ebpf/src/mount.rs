@@ -10,9 +10,7 @@
 //! in the cgroup's state, so they stop here; every mount after it is the workload's.
 
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_user_str,
-    macros::tracepoint,
-    programs::TracePointContext,
+    helpers::generated::bpf_probe_read_user_str, macros::tracepoint, programs::TracePointContext,
 };
 use sensor_common::{
     cgroup_state, kind, loss_slot, MountEvent, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN,

@@ -106,7 +106,9 @@ fn on_open(path: u64, open_flags: u64) -> u32 {
 fn try_open(subject: &Subject, path: u64, open_flags: u64) -> Option<()> {
     let scratch = OPEN_SCRATCH.get_ptr_mut(0)?;
     let buf = unsafe { &mut *scratch };
-    let read = unsafe { bpf_probe_read_user_str(buf.as_mut_ptr().cast(), PATH_LEN as u32, path as *const _) };
+    let read = unsafe {
+        bpf_probe_read_user_str(buf.as_mut_ptr().cast(), PATH_LEN as u32, path as *const _)
+    };
     if read <= 1 {
         return None;
     }

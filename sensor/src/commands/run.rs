@@ -1,0 +1,243 @@
+//! `sensor run`: load the probes, follow Docker, stream detections until told to stop.
+
+use std::{
+    io,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use aya::maps::{MapData, RingBuf};
+use log::{info, warn};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{signal, SignalKind},
+    sync::mpsc,
+};
+
+use crate::{
+    cgroup,
+    cli::{RunArgs, DEFAULT_DOCKER_SOCKET},
+    docker::{self, DockerUpdate},
+    engine::{Engine, EngineConfig},
+    host::HostNamespaces,
+    output,
+    probes::{LossCounters, ProbeOptions, Probes},
+    stats::{self, Losses},
+    timefmt::monotonic_ns,
+};
+
+/// Records handled per wake-up before other work (Docker updates, signals) gets a turn.
+const BATCH: usize = 4096;
+/// How often losses are checked and waiting detections flushed.
+const TICK: Duration = Duration::from_millis(250);
+/// How long start-up waits for Docker's container list before declaring ready without it.
+const INVENTORY_WAIT: Duration = Duration::from_secs(5);
+/// Docker updates queued for the engine.
+const DOCKER_QUEUE: usize = 1024;
+/// Host paths whose execution by host processes is reported (container storage).
+const HOST_EXEC_PREFIXES: &[&str] = &[
+    "/var/lib/docker/",
+    "/var/lib/containerd/",
+    "/run/containerd/",
+];
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let docker_socket = match &args.docker_socket {
+        Some(path) if !path.exists() => bail!("docker socket {} does not exist", path.display()),
+        Some(path) => path.clone(),
+        None => PathBuf::from(DEFAULT_DOCKER_SOCKET),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args, docker_socket))
+}
+
+async fn serve(args: RunArgs, docker_socket: PathBuf) -> anyhow::Result<()> {
+    let host = HostNamespaces::discover().context("reading the host's namespaces from /proc")?;
+    let cgroup_root = cgroup::find_cgroup2_mount().context("finding the cgroup2 mount")?;
+
+    let mut probes = Probes::load(&ProbeOptions {
+        host_events: args.host_events,
+        ring_buffer_bytes: args.ring_buffer_size,
+        host_exec_prefixes: HOST_EXEC_PREFIXES.iter().map(|p| p.to_string()).collect(),
+    })?;
+    let ring = probes.take_events()?;
+    let loss_counters = probes.take_loss_counters()?;
+    let mut filter = probes.take_cgroup_filter()?;
+
+    // The kernel registers new container cgroups from here on; add the ones that already exist.
+    let existing = cgroup::scan(&cgroup_root)
+        .with_context(|| format!("scanning {} for container cgroups", cgroup_root.display()))?;
+    let (output, writer) =
+        output::spawn(args.format, Box::new(io::stdout())).context("starting the output thread")?;
+    let mut engine = Engine::new(
+        EngineConfig {
+            docker_socket: docker_socket.clone(),
+            host,
+            proc_root: PathBuf::from("/proc"),
+        },
+        output.clone(),
+    );
+    for found in &existing {
+        if let Err(err) = filter.add_started(found.cgroup_id) {
+            warn!(
+                "cgroup {} not added to the kernel filter: {err}",
+                found.path
+            );
+        }
+        engine.add_existing_cgroup(found.cgroup_id, &found.container.id);
+    }
+
+    let (docker_tx, mut docker_rx) = mpsc::channel(DOCKER_QUEUE);
+    tokio::spawn(docker::watch(docker_socket, docker_tx));
+    wait_for_inventory(&mut engine, &mut docker_rx).await;
+    info!(
+        "ready: probes={} containers={} container_cgroups={} runtime_sockets={} format={:?}",
+        probes.attached.len(),
+        engine.container_count(),
+        existing.len(),
+        engine.runtime_sockets().len(),
+        args.format
+    );
+    if !probes.offsets_valid {
+        warn!(
+            "kernel offsets unknown: ppid, namespaces and exec arguments are missing from events"
+        );
+    }
+
+    let result = event_loop(
+        &args,
+        &mut engine,
+        ring,
+        &loss_counters,
+        &mut docker_rx,
+        &output,
+    )
+    .await;
+
+    engine.finish();
+    drop(engine);
+    drop(output);
+    match writer.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => warn!("writing detections failed: {err}"),
+        Err(_) => warn!("the output thread panicked"),
+    }
+    info!("stopped");
+    result
+}
+
+/// Gives the Docker watcher a few seconds to deliver its first container list, so the sensor
+/// declares itself ready with names for the containers that already run.
+async fn wait_for_inventory(engine: &mut Engine, updates: &mut mpsc::Receiver<DockerUpdate>) {
+    let deadline = tokio::time::Instant::now() + INVENTORY_WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, updates.recv()).await {
+            Ok(Some(update)) => {
+                let done = matches!(
+                    update,
+                    DockerUpdate::Inventory(_) | DockerUpdate::Disconnected { .. }
+                );
+                if let DockerUpdate::Disconnected { reason } = &update {
+                    warn!("docker unavailable, continuing without container names: {reason}");
+                }
+                engine.on_docker(update);
+                if done {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(_) => {
+                warn!(
+                    "docker did not list containers within {}s; continuing",
+                    INVENTORY_WAIT.as_secs()
+                );
+                return;
+            }
+        }
+    }
+}
+
+async fn event_loop(
+    args: &RunArgs,
+    engine: &mut Engine,
+    ring: RingBuf<MapData>,
+    loss_counters: &LossCounters,
+    docker_rx: &mut mpsc::Receiver<DockerUpdate>,
+    output: &output::Output,
+) -> anyhow::Result<()> {
+    // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
+    // `AsyncFd` (and with it the ring buffer) is dropped.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+        .map_err(|err| err.into_parts().1)
+        .context("registering the ring buffer with the async runtime")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut tick = tokio::time::interval(TICK);
+    let mut losses = Losses::new(args.ring_buffer_size);
+    let mut last_stats = Instant::now();
+    let stats_every = Duration::from_secs(args.stats_interval);
+
+    loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("waiting on the ring buffer")?;
+                let ring = guard.get_inner_mut();
+                let mut handled = 0;
+                while handled < BATCH {
+                    let Some(record) = ring.next() else { break };
+                    engine.on_record(&record);
+                    handled += 1;
+                }
+                if handled < BATCH {
+                    guard.clear_ready();
+                }
+            }
+            Some(update) = docker_rx.recv() => engine.on_docker(update),
+            _ = tick.tick() => {
+                if losses.update(loss_counters.read(), output.dropped()) {
+                    engine.note_loss(monotonic_ns());
+                }
+                losses.warn_if_due(false);
+                engine.on_tick();
+                if last_stats.elapsed() >= stats_every {
+                    last_stats = Instant::now();
+                    report_stats(args, engine, &losses);
+                }
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+
+    // Drain what the kernel already queued, so nothing seen before the signal is lost.
+    let ring = ring.get_mut();
+    while let Some(record) = ring.next() {
+        engine.on_record(&record);
+    }
+    losses.update(loss_counters.read(), output.dropped());
+    losses.warn_if_due(true);
+    report_stats(args, engine, &losses);
+    Ok(())
+}
+
+fn report_stats(args: &RunArgs, engine: &Engine, losses: &Losses) {
+    let snapshot = stats::snapshot(&engine.stats, losses, engine.container_count());
+    info!(
+        "stats events={} detections={} folded={} lost={} dropped_detections={} decode_errors={}",
+        snapshot["events"],
+        snapshot["detections"],
+        snapshot["folded_repeats"],
+        snapshot["lost_events_total"],
+        snapshot["dropped_detections"],
+        snapshot["decode_errors"]
+    );
+    if let Some(path) = &args.stats_file {
+        if let Err(err) = stats::write_file(path, &snapshot) {
+            warn!("writing stats to {} failed: {err}", path.display());
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The engine: resolves each event to its container, runs the rules, folds repeats, attaches
+//! container metadata and hands detections to the output.
+//!
+//! It runs on the ring-buffer reader's task and never waits: Docker metadata arrives as
+//! [`DockerUpdate`]s from the watcher, and detections leave through a bounded queue. A detection
+//! about a container whose metadata is not known yet waits briefly (bounded) for the Docker
+//! event that is normally a few milliseconds behind.
+
+use std::{
+    collections::VecDeque,
+    fs,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use log::{info, warn};
+use sensor_common::{
+    flags, kind, CgroupEvent, ConnectEvent, ExecEvent, MountEvent, NamespaceEvent,
+};
+
+use crate::{
+    cgroup::container_of,
+    containers::Containers,
+    detection::{Detection, Enrichment},
+    docker::{ContainerInfo, DockerUpdate},
+    event::{decode, text, Event, ExecView as _},
+    host::{discover_runtime_sockets, HostNamespaces, RuntimeSocket},
+    output::Output,
+    rules::{
+        dedup::{Deduper, Verdict},
+        escape::{self, Creation},
+        exec::{ExecInput, ExecRules},
+        mount, namespace, posture,
+        socket::{ConnectInput, SocketRules},
+        Finding,
+    },
+    timefmt::{monotonic_ns, Clock},
+};
+
+/// How long a detection may wait for its container's metadata.
+const PENDING_WAIT_NS: u64 = 500_000_000;
+/// Detections waiting for metadata at most; beyond this they are emitted without it.
+const PENDING_CAPACITY: usize = 256;
+/// Detections raised within this long after a loss are marked degraded.
+const DEGRADED_NS: u64 = 10_000_000_000;
+
+/// Counters the engine keeps; reported in stats lines.
+#[derive(Clone, Debug, Default)]
+pub struct EngineStats {
+    pub events: u64,
+    pub decode_errors: u64,
+    pub detections: u64,
+    pub folded: u64,
+    /// Events from a cgroup the agent could not map to a container.
+    pub unresolved: u64,
+}
+
+/// Where Docker stands, as far as the engine knows.
+#[derive(Clone, Debug)]
+struct DockerState {
+    connected: bool,
+    reason: String,
+    inventory_seen: bool,
+}
+
+/// A detection waiting for container metadata.
+struct Pending {
+    deadline: u64,
+    container_id: String,
+    detection: Detection,
+}
+
+/// Settings of the engine.
+pub struct EngineConfig {
+    pub docker_socket: PathBuf,
+    pub host: HostNamespaces,
+    /// `/proc`, replaceable in tests.
+    pub proc_root: PathBuf,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    clock: Clock,
+    sockets: Vec<RuntimeSocket>,
+    containers: Containers,
+    exec: ExecRules,
+    socket: SocketRules,
+    dedup: Deduper,
+    output: Output,
+    docker: DockerState,
+    pending: VecDeque<Pending>,
+    degraded_until: u64,
+    pub stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, output: Output) -> Self {
+        let sockets = discover_runtime_sockets(&config.docker_socket);
+        Engine {
+            config,
+            clock: Clock::measure(),
+            sockets,
+            containers: Containers::default(),
+            exec: ExecRules::default(),
+            socket: SocketRules::default(),
+            dedup: Deduper::default(),
+            output,
+            docker: DockerState {
+                connected: false,
+                reason: "not connected yet".into(),
+                inventory_seen: false,
+            },
+            pending: VecDeque::new(),
+            degraded_until: 0,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Container cgroups that existed before the agent started.
+    pub fn add_existing_cgroup(&mut self, cgroup_id: u64, container_id: &str) {
+        self.containers.add_cgroup(cgroup_id, container_id, 0);
+    }
+
+    pub fn container_count(&self) -> usize {
+        self.containers.running().count()
+    }
+
+    pub fn runtime_sockets(&self) -> &[RuntimeSocket] {
+        &self.sockets
+    }
+
+    /// Events were lost at about `ktime_ns`: mark detections degraded for a while.
+    pub fn note_loss(&mut self, ktime_ns: u64) {
+        self.degraded_until = ktime_ns + DEGRADED_NS;
+    }
+
+    /// Handles one ring-buffer record.
+    pub fn on_record(&mut self, bytes: &[u8]) {
+        self.stats.events += 1;
+        match decode(bytes) {
+            Ok(event) => self.on_event(&event),
+            Err(err) => {
+                self.stats.decode_errors += 1;
+                // The first few say what is wrong; the count is in the stats lines.
+                if self.stats.decode_errors <= 5 {
+                    warn!(
+                        "dropped a malformed kernel record: {err} count={}",
+                        self.stats.decode_errors
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::CgroupMkdir(e) => self.on_cgroup_mkdir(e),
+            Event::CgroupRmdir(e) => self.containers.remove_cgroup(e.id),
+            Event::Exec(e) => self.on_exec(e),
+            Event::Connect(e) => self.on_connect(e),
+            Event::Mount(e) => self.on_mount(e),
+            Event::Namespace(e) => self.on_namespace(e),
+            Event::Open(_) | Event::Module(_) => {}
+        }
+    }
+
+    fn on_cgroup_mkdir(&mut self, e: &CgroupEvent) {
+        let path = text(&e.path, e.path_len);
+        let container_id = match container_of(&path) {
+            Some(found) => Some(Arc::from(found.id)),
+            // A sub-cgroup without an id in its path, made by a task inside a container.
+            None => self
+                .containers
+                .cgroup(e.header.cgroup_id)
+                .map(|c| c.container_id.clone()),
+        };
+        if e.header.flags & flags::UNTRACKED != 0 {
+            warn!("container cgroup map is full: cgroup {path} is not watched; raise MAX_CONTAINER_CGROUPS");
+        }
+        if let Some(id) = container_id {
+            self.containers.add_cgroup(e.id, &id, e.header.ktime_ns);
+        }
+    }
+
+    /// The container of an event's task, if it is in one.
+    fn container_of_event(&mut self, cgroup_id: u64, tgid: u32) -> Option<Arc<str>> {
+        if let Some(entry) = self.containers.cgroup(cgroup_id) {
+            return Some(entry.container_id.clone());
+        }
+        // The cgroup's mkdir was not seen (lost, or before the start-up scan): ask /proc once.
+        let path = self.config.proc_root.join(tgid.to_string()).join("cgroup");
+        let content = fs::read_to_string(path).ok()?;
+        let line = content.lines().find(|l| l.starts_with("0::"))?;
+        let found = container_of(&line[3..])?;
+        self.containers.add_cgroup(cgroup_id, &found.id, 0);
+        Some(Arc::from(found.id))
+    }
+
+    fn on_exec(&mut self, e: &ExecEvent) {
+        let h = &e.header;
+        if h.flags & flags::HOST != 0 {
+            return;
+        }
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        let info = self.containers.get(&container_id).cloned();
+        let filename = text(&e.filename, e.filename_len);
+        let argv: Vec<&str> = e.arg_strs().take(16).collect();
+        let ns_input = namespace::NamespaceInput {
+            header: h,
+            container_id: &container_id,
+            seen_on: "exec",
+            mntns_before: None,
+            netns: None,
+            pidns: None,
+            process: Some(crate::rules::exec::process_info(e, &filename, &argv)),
+        };
+        if h.mntns == self.config.host.mnt {
+            if let Some(finding) = namespace::check(ns_input, &self.config.host) {
+                self.emit(finding, h.ktime_ns);
+            }
+        }
+
+        let created_unix_ns = match &info {
+            Some(info) => info.created_unix_ns,
+            None => self.containers.cgroup(h.cgroup_id).map_or(0, |c| {
+                if c.created_ktime == 0 {
+                    0
+                } else {
+                    self.clock.wall_ns(c.created_ktime)
+                }
+            }),
+        };
+        let input = ExecInput {
+            event: e,
+            container_id: &container_id,
+            info: info.as_deref(),
+            created_unix_ns,
+            proc_root: &self.config.proc_root,
+        };
+        if let Some(finding) = self.exec.on_exec(&input) {
+            self.emit(finding, h.ktime_ns);
+        }
+    }
+
+    fn on_connect(&mut self, e: &ConnectEvent) {
+        let h = &e.header;
+        if h.flags & flags::HOST != 0 {
+            return;
+        }
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        let info = self.containers.get(&container_id).cloned();
+        let input = ConnectInput {
+            event: e,
+            container_id: &container_id,
+            info: info.as_deref(),
+            sockets: &self.sockets,
+            proc_root: &self.config.proc_root,
+        };
+        if let Some(finding) = self.socket.on_connect(&input) {
+            self.emit(finding, h.ktime_ns);
+        }
+    }
+
+    fn on_mount(&mut self, e: &MountEvent) {
+        let h = &e.header;
+        if h.flags & flags::HOST != 0 {
+            return;
+        }
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        let finding = mount::on_mount(e, &container_id);
+        self.emit(finding, h.ktime_ns);
+    }
+
+    fn on_namespace(&mut self, e: &NamespaceEvent) {
+        let h = &e.header;
+        if h.kind != kind::SETNS {
+            return;
+        }
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        let input = namespace::NamespaceInput {
+            header: h,
+            container_id: &container_id,
+            seen_on: "setns",
+            mntns_before: Some(e.mntns_before),
+            netns: Some(e.netns),
+            pidns: Some(e.pidns),
+            process: None,
+        };
+        if let Some(finding) = namespace::check(input, &self.config.host) {
+            self.emit(finding, h.ktime_ns);
+        }
+    }
+
+    /// Handles news from the Docker watcher.
+    pub fn on_docker(&mut self, update: DockerUpdate) {
+        match update {
+            DockerUpdate::Connected { .. } => {
+                self.docker.connected = true;
+                self.refresh_sockets();
+            }
+            DockerUpdate::Inventory(list) => {
+                self.containers.replace_all(list);
+                if !self.docker.inventory_seen {
+                    self.docker.inventory_seen = true;
+                    self.report_posture();
+                }
+            }
+            DockerUpdate::Created {
+                id,
+                time_unix_ns,
+                name,
+                image,
+                info,
+                error,
+            } => {
+                if let Some(info) = &info {
+                    self.containers.upsert((**info).clone());
+                }
+                let creation = Creation {
+                    id: &id,
+                    name: &name,
+                    image: &image,
+                    ktime_ns: self.clock.ktime_ns(time_unix_ns),
+                    info: info.as_deref(),
+                    error: error.as_deref(),
+                };
+                if let Some(finding) = escape::on_created(&creation, &self.socket) {
+                    let ktime = creation.ktime_ns;
+                    self.emit_at(finding, ktime, time_unix_ns);
+                }
+            }
+            DockerUpdate::Started(info) => self.containers.upsert(*info),
+            DockerUpdate::Destroyed { id } => {
+                self.containers.mark_gone(&id);
+                self.exec.forget_container(&id);
+            }
+            DockerUpdate::Disconnected { reason } => {
+                self.docker.connected = false;
+                self.docker.reason = reason;
+            }
+        }
+        self.flush_pending(false);
+    }
+
+    /// Periodic work: re-measure the clock offset, emit detections that waited long enough.
+    pub fn on_tick(&mut self) {
+        self.clock = Clock::measure();
+        self.flush_pending(false);
+    }
+
+    /// Emits everything still waiting (at shutdown).
+    pub fn finish(&mut self) {
+        self.flush_pending(true);
+    }
+
+    /// The Docker socket can be recreated (daemon restart), which changes its inode.
+    fn refresh_sockets(&mut self) {
+        let sockets = discover_runtime_sockets(&self.config.docker_socket);
+        if sockets != self.sockets {
+            let names: Vec<String> = sockets
+                .iter()
+                .map(|s| s.path.display().to_string())
+                .collect();
+            info!("runtime sockets watched: {}", names.join(","));
+            self.sockets = sockets;
+            self.socket.clear_cache();
+        }
+    }
+
+    fn report_posture(&mut self) {
+        let running: Vec<Arc<ContainerInfo>> = self.containers.running().cloned().collect();
+        let now = monotonic_ns();
+        for info in running {
+            let Some(finding) = posture::assess(&info) else {
+                continue;
+            };
+            // The posture notice stands for the container's socket use: a poller that connects
+            // right after start-up should not add a second notice.
+            for socket in &self.sockets {
+                let object = socket.path.display().to_string();
+                self.dedup
+                    .seed(&info.id, crate::rules::socket::RUNTIME_SOCKET, &object, now);
+            }
+            self.emit(finding, now);
+        }
+    }
+
+    fn emit(&mut self, finding: Finding, ktime_ns: u64) {
+        let wall = self.clock.wall_ns(ktime_ns);
+        self.emit_at(finding, ktime_ns, wall);
+    }
+
+    fn emit_at(&mut self, finding: Finding, ktime_ns: u64, time_unix_ns: i64) {
+        let container = finding.container_id.as_deref().unwrap_or("");
+        let count = match &finding.dedup {
+            Some(key) => match self.dedup.check(
+                container,
+                finding.rule,
+                &key.object,
+                key.window_ns,
+                ktime_ns,
+            ) {
+                Verdict::Emit(count) => count,
+                Verdict::Fold => {
+                    self.stats.folded += 1;
+                    return;
+                }
+            },
+            None => 1,
+        };
+        let (snapshot, enrichment) = match &finding.container_id {
+            Some(id) => {
+                let (snapshot, enrichment) = self.containers.snapshot(id, &self.docker_state());
+                (Some(snapshot), enrichment)
+            }
+            None => (None, Enrichment::NotApplicable),
+        };
+        let waiting = matches!(enrichment, Enrichment::Failed(_)) && self.docker.connected;
+        let detection = Detection {
+            time_unix_ns,
+            ktime_ns,
+            rule: finding.rule,
+            title: finding.title,
+            severity: finding.severity,
+            technique: finding.technique,
+            container: snapshot,
+            enrichment,
+            process: finding.process,
+            evidence: finding.evidence,
+            response: finding.response,
+            degraded: ktime_ns <= self.degraded_until,
+            count,
+        };
+        if waiting && self.pending.len() < PENDING_CAPACITY {
+            let container_id = finding.container_id.unwrap_or_default();
+            self.pending.push_back(Pending {
+                deadline: monotonic_ns() + PENDING_WAIT_NS,
+                container_id,
+                detection,
+            });
+            return;
+        }
+        self.send(detection);
+    }
+
+    fn flush_pending(&mut self, all: bool) {
+        let now = monotonic_ns();
+        let mut keep = VecDeque::new();
+        while let Some(mut pending) = self.pending.pop_front() {
+            if let Some(info) = self.containers.get(&pending.container_id) {
+                pending.detection.container = Some(crate::containers::snapshot_of(info));
+                pending.detection.enrichment = Enrichment::Complete;
+                self.send(pending.detection);
+            } else if all || now >= pending.deadline || !self.docker.connected {
+                let (_, enrichment) = self
+                    .containers
+                    .snapshot(&pending.container_id, &self.docker_state());
+                pending.detection.enrichment = enrichment;
+                self.send(pending.detection);
+            } else {
+                keep.push_back(pending);
+            }
+        }
+        self.pending = keep;
+    }
+
+    fn send(&mut self, detection: Detection) {
+        self.stats.detections += 1;
+        self.output.emit(detection);
+    }
+
+    fn docker_state(&self) -> String {
+        if self.docker.connected {
+            "Docker does not know it (not a Docker container, or already removed)".to_string()
+        } else {
+            format!("Docker unreachable: {}", self.docker.reason)
+        }
+    }
+
+    pub fn proc_root(&self) -> &Path {
+        &self.config.proc_root
+    }
+}

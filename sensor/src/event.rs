@@ -1,0 +1,434 @@
+//! Decoding of ring-buffer records into typed events.
+//!
+//! The kernel side writes `sensor_common` structs; a record is accepted only if it is at least as
+//! long as its kind's struct and every length field stays inside its buffer. Decoding copies the
+//! record onto the stack (no allocation); strings are borrowed views into it.
+
+use std::{borrow::Cow, mem::size_of, net::IpAddr};
+
+use sensor_common::{
+    kind, CgroupEvent, ConnectEvent, EventHeader, ExecEvent, ModuleEvent, MountEvent,
+    NamespaceEvent, OpenEvent, ARGS_LEN, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN, UNIX_PATH_LEN,
+};
+
+/// Why a record was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {len} bytes is shorter than an event header ({need} bytes)")]
+    ShortHeader { len: usize, need: usize },
+    #[error("unknown event kind {0}")]
+    UnknownKind(u32),
+    #[error("{kind} record of {len} bytes is shorter than its {need}-byte layout")]
+    ShortRecord {
+        kind: &'static str,
+        len: usize,
+        need: usize,
+    },
+    #[error("{kind} record: {field} length {len} exceeds its {max}-byte buffer")]
+    BadLength {
+        kind: &'static str,
+        field: &'static str,
+        len: u32,
+        max: usize,
+    },
+}
+
+/// A decoded kernel event.
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    CgroupMkdir(CgroupEvent),
+    CgroupRmdir(CgroupEvent),
+    Exec(ExecEvent),
+    Connect(ConnectEvent),
+    Mount(MountEvent),
+    Namespace(NamespaceEvent),
+    Open(OpenEvent),
+    Module(ModuleEvent),
+}
+
+impl Event {
+    pub fn header(&self) -> &EventHeader {
+        match self {
+            Event::CgroupMkdir(e) | Event::CgroupRmdir(e) => &e.header,
+            Event::Exec(e) => &e.header,
+            Event::Connect(e) => &e.header,
+            Event::Mount(e) => &e.header,
+            Event::Namespace(e) => &e.header,
+            Event::Open(e) => &e.header,
+            Event::Module(e) => &e.header,
+        }
+    }
+
+    /// Stable name of the event kind, for counters and logs.
+    pub fn kind_name(&self) -> &'static str {
+        kind_name(self.header().kind)
+    }
+}
+
+/// Name of a kind number.
+pub fn kind_name(kind: u32) -> &'static str {
+    match kind {
+        kind::CGROUP_MKDIR => "cgroup_mkdir",
+        kind::CGROUP_RMDIR => "cgroup_rmdir",
+        kind::EXEC => "exec",
+        kind::CONNECT => "connect",
+        kind::MOUNT => "mount",
+        kind::FSOPEN => "fsopen",
+        kind::SETNS => "setns",
+        kind::UNSHARE => "unshare",
+        kind::OPEN_WRITE => "open_write",
+        kind::MODULE_LOAD => "module_load",
+        _ => "unknown",
+    }
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let header: EventHeader = read(bytes, "header").map_err(|_| DecodeError::ShortHeader {
+        len: bytes.len(),
+        need: size_of::<EventHeader>(),
+    })?;
+    let name = kind_name(header.kind);
+    match header.kind {
+        kind::CGROUP_MKDIR | kind::CGROUP_RMDIR => {
+            let e: CgroupEvent = read(bytes, name)?;
+            check_len(name, "path", e.path_len, PATH_LEN)?;
+            Ok(if header.kind == kind::CGROUP_MKDIR {
+                Event::CgroupMkdir(e)
+            } else {
+                Event::CgroupRmdir(e)
+            })
+        }
+        kind::EXEC => {
+            let e: ExecEvent = read(bytes, name)?;
+            check_len(name, "filename", e.filename_len, PATH_LEN)?;
+            check_len(name, "args", e.args_len, ARGS_LEN)?;
+            Ok(Event::Exec(e))
+        }
+        kind::CONNECT => {
+            let e: ConnectEvent = read(bytes, name)?;
+            check_len(name, "path", e.path_len, UNIX_PATH_LEN)?;
+            Ok(Event::Connect(e))
+        }
+        kind::MOUNT | kind::FSOPEN => {
+            let e: MountEvent = read(bytes, name)?;
+            check_len(name, "source", e.source_len, PATH_LEN)?;
+            check_len(name, "target", e.target_len, PATH_LEN)?;
+            check_len(name, "fstype", e.fstype_len, FSTYPE_LEN)?;
+            check_len(name, "data", e.data_len, MOUNT_DATA_LEN)?;
+            Ok(Event::Mount(e))
+        }
+        kind::SETNS | kind::UNSHARE => Ok(Event::Namespace(read(bytes, name)?)),
+        kind::OPEN_WRITE => {
+            let e: OpenEvent = read(bytes, name)?;
+            check_len(name, "path", e.path_len, PATH_LEN)?;
+            Ok(Event::Open(e))
+        }
+        kind::MODULE_LOAD => Ok(Event::Module(read(bytes, name)?)),
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}
+
+/// Copies a `T` out of the start of `bytes`.
+fn read<T: Copy>(bytes: &[u8], kind: &'static str) -> Result<T, DecodeError> {
+    let need = size_of::<T>();
+    if bytes.len() < need {
+        return Err(DecodeError::ShortRecord {
+            kind,
+            len: bytes.len(),
+            need,
+        });
+    }
+    // SAFETY: the length is checked above; every `sensor_common` record is plain old data for
+    // which any bit pattern is valid, and `read_unaligned` makes no alignment assumption.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+fn check_len(
+    kind: &'static str,
+    field: &'static str,
+    len: u32,
+    max: usize,
+) -> Result<(), DecodeError> {
+    if len as usize > max {
+        return Err(DecodeError::BadLength {
+            kind,
+            field,
+            len,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// `bytes[..len]` up to the first NUL, as text (lossy for invalid UTF-8).
+pub fn text(bytes: &[u8], len: u32) -> Cow<'_, str> {
+    let used = &bytes[..(len as usize).min(bytes.len())];
+    let end = used.iter().position(|&b| b == 0).unwrap_or(used.len());
+    String::from_utf8_lossy(&used[..end])
+}
+
+/// The task's command name.
+pub fn comm(header: &EventHeader) -> Cow<'_, str> {
+    text(&header.comm, header.comm.len() as u32)
+}
+
+/// Accessors that turn fixed buffers into views.
+pub trait ExecView {
+    fn filename(&self) -> Cow<'_, str>;
+    /// The arguments (argv[0] first). An argument cut by truncation is returned as far as it got.
+    fn args(&self) -> ArgIter<'_>;
+    /// The arguments as borrowed `&str` (an argument with invalid UTF-8 is cut at the first bad
+    /// byte), without allocating.
+    fn arg_strs(&self) -> impl Iterator<Item = &str>;
+}
+
+impl ExecView for ExecEvent {
+    fn filename(&self) -> Cow<'_, str> {
+        text(&self.filename, self.filename_len)
+    }
+
+    fn args(&self) -> ArgIter<'_> {
+        let len = (self.args_len as usize).min(self.args.len());
+        ArgIter {
+            rest: &self.args[..len],
+        }
+    }
+
+    fn arg_strs(&self) -> impl Iterator<Item = &str> {
+        let len = (self.args_len as usize).min(self.args.len());
+        let used = &self.args[..len];
+        let used = used.strip_suffix(&[0]).unwrap_or(used);
+        let count = if used.is_empty() { 0 } else { usize::MAX };
+        used.split(|&b| b == 0)
+            .take(count)
+            .map(|part| match std::str::from_utf8(part) {
+                Ok(s) => s,
+                Err(err) => std::str::from_utf8(&part[..err.valid_up_to()]).unwrap_or(""),
+            })
+    }
+}
+
+/// Iterator over NUL-separated arguments.
+pub struct ArgIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for ArgIter<'a> {
+    type Item = Cow<'a, str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let end = self
+            .rest
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.rest.len());
+        let arg = String::from_utf8_lossy(&self.rest[..end]);
+        self.rest = self.rest.get(end + 1..).unwrap_or(&[]);
+        Some(arg)
+    }
+}
+
+/// Address of a connect event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocketAddress {
+    /// A unix socket path as the process named it.
+    Unix(String),
+    /// An abstract unix socket name (without the leading NUL).
+    Abstract(String),
+    Ip(IpAddr, u16),
+    Unnamed,
+}
+
+pub const AF_UNIX: u16 = 1;
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// The address a connect event targets.
+pub fn socket_address(e: &ConnectEvent) -> SocketAddress {
+    match e.family {
+        AF_UNIX => {
+            let len = (e.path_len as usize).min(UNIX_PATH_LEN);
+            let path = &e.path[..len];
+            match path.first() {
+                None => SocketAddress::Unnamed,
+                Some(0) => {
+                    let name = &path[1..];
+                    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                    SocketAddress::Abstract(String::from_utf8_lossy(&name[..end]).into_owned())
+                }
+                Some(_) => SocketAddress::Unix(text(path, len as u32).into_owned()),
+            }
+        }
+        AF_INET => {
+            let octets = [e.addr[0], e.addr[1], e.addr[2], e.addr[3]];
+            SocketAddress::Ip(IpAddr::from(octets), e.port)
+        }
+        AF_INET6 => SocketAddress::Ip(IpAddr::from(e.addr), e.port),
+        _ => SocketAddress::Unnamed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
+        // SAFETY: reading the bytes of a plain-old-data struct.
+        unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
+            .to_vec()
+    }
+
+    fn header(kind: u32) -> EventHeader {
+        EventHeader {
+            kind,
+            flags: 0,
+            ktime_ns: 42,
+            cgroup_id: 7,
+            pid: 100,
+            tgid: 100,
+            ppid: 1,
+            uid: 0,
+            gid: 0,
+            mntns: 4026531841,
+            comm: *b"wget\0\0\0\0\0\0\0\0\0\0\0\0",
+        }
+    }
+
+    fn exec(filename: &str, args: &[&str]) -> ExecEvent {
+        let mut e = ExecEvent {
+            header: header(kind::EXEC),
+            filename_len: filename.len() as u32,
+            args_len: 0,
+            filename: [0; PATH_LEN],
+            args: [0; ARGS_LEN],
+        };
+        e.filename[..filename.len()].copy_from_slice(filename.as_bytes());
+        let mut at = 0;
+        for arg in args {
+            e.args[at..at + arg.len()].copy_from_slice(arg.as_bytes());
+            at += arg.len() + 1;
+        }
+        e.args_len = at as u32;
+        e
+    }
+
+    #[test]
+    fn decodes_exec_with_arguments() {
+        let record = as_bytes(&exec(
+            "/bin/wget",
+            &["wget", "-q", "http://x/m", "-O", "/tmp/m"],
+        ));
+        let Ok(Event::Exec(e)) = decode(&record) else {
+            panic!("exec record did not decode");
+        };
+        assert_eq!(e.filename(), "/bin/wget");
+        let args: Vec<_> = e.args().collect();
+        assert_eq!(args, ["wget", "-q", "http://x/m", "-O", "/tmp/m"]);
+        let strs: Vec<_> = e.arg_strs().collect();
+        assert_eq!(strs, ["wget", "-q", "http://x/m", "-O", "/tmp/m"]);
+        assert_eq!(comm(&e.header), "wget");
+    }
+
+    #[test]
+    fn truncated_argument_block_yields_the_partial_argument() {
+        let mut e = exec("/tmp/m", &["m", "--donate-level"]);
+        e.args_len = 5; // "m\0--d"
+        let args: Vec<_> = e.args().collect();
+        assert_eq!(args, ["m", "--d"]);
+        assert_eq!(e.arg_strs().collect::<Vec<_>>(), ["m", "--d"]);
+        e.args_len = 0;
+        assert_eq!(e.arg_strs().count(), 0);
+        let mut e = exec("/x", &["a", "", "b"]);
+        e.args[0] = 0xff;
+        assert_eq!(e.arg_strs().collect::<Vec<_>>(), ["", "", "b"]);
+    }
+
+    #[test]
+    fn rejects_short_records() {
+        assert_eq!(decode(&[0u8; 10]).unwrap_err(), DecodeError::ShortHeader {
+                len: 10,
+                need: size_of::<EventHeader>()
+            });
+        let record = as_bytes(&exec("/bin/true", &["true"]));
+        let err = decode(&record[..record.len() - 1]).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::ShortRecord { kind: "exec", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_kinds_and_bad_lengths() {
+        let mut e = exec("/bin/true", &["true"]);
+        e.header.kind = 9999;
+        assert_eq!(decode(&as_bytes(&e)).unwrap_err(), DecodeError::UnknownKind(9999));
+
+        let mut e = exec("/bin/true", &["true"]);
+        e.args_len = ARGS_LEN as u32 + 1;
+        let err = decode(&as_bytes(&e)).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::BadLength { field: "args", .. }),
+            "{err}"
+        );
+    }
+
+    fn connect(family: u16, path: &[u8], addr: [u8; 16], port: u16) -> ConnectEvent {
+        let mut e = ConnectEvent {
+            header: header(kind::CONNECT),
+            fd: 3,
+            family,
+            port,
+            addr,
+            path_len: path.len() as u32,
+            _pad: 0,
+            path: [0; UNIX_PATH_LEN],
+            _pad2: [0; 4],
+        };
+        e.path[..path.len()].copy_from_slice(path);
+        e
+    }
+
+    #[test]
+    fn decodes_socket_addresses() {
+        let unix = connect(AF_UNIX, b"/run/app.sock\0", [0; 16], 0);
+        assert_eq!(
+            socket_address(&unix),
+            SocketAddress::Unix("/run/app.sock".into())
+        );
+
+        let abstract_name = connect(AF_UNIX, b"\0/containerd-shim/x.sock", [0; 16], 0);
+        assert_eq!(
+            socket_address(&abstract_name),
+            SocketAddress::Abstract("/containerd-shim/x.sock".into())
+        );
+
+        let mut v4 = [0; 16];
+        v4[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let inet = connect(AF_INET, b"", v4, 2375);
+        assert_eq!(
+            socket_address(&inet),
+            SocketAddress::Ip("127.0.0.1".parse().unwrap(), 2375)
+        );
+
+        let v6: std::net::Ipv6Addr = "::1".parse().unwrap();
+        let inet6 = connect(AF_INET6, b"", v6.octets(), 3333);
+        assert_eq!(
+            socket_address(&inet6),
+            SocketAddress::Ip(IpAddr::V6(v6), 3333)
+        );
+
+        let record = as_bytes(&unix);
+        assert!(matches!(decode(&record), Ok(Event::Connect(_))));
+    }
+
+    #[test]
+    fn text_stops_at_nul_and_replaces_invalid_utf8() {
+        assert_eq!(text(b"abc\0def", 7), "abc");
+        assert_eq!(text(b"a\xffb", 3), "a\u{fffd}b");
+        assert_eq!(text(b"abc", 99), "abc");
+    }
+}

@@ -1,0 +1,147 @@
+//! Folding repeats: one detection per container, rule and object per time window, with a count.
+//!
+//! The first occurrence is emitted at once. Repeats inside the window are counted, not emitted.
+//! The next occurrence after the window is emitted again and carries the number of occurrences
+//! it stands for (itself plus the repeats folded since the last emission).
+
+use std::collections::HashMap;
+
+/// Keys remembered at most; the oldest half is dropped when full (a burst of distinct objects
+/// then re-alerts rather than growing memory without bound).
+pub const CAPACITY: usize = 4096;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// When the last emitted detection of this key happened.
+    emitted_at: u64,
+    /// Occurrences folded since then.
+    folded: u64,
+}
+
+/// Deduplication state.
+#[derive(Default)]
+pub struct Deduper {
+    entries: HashMap<(String, &'static str, String), Entry>,
+}
+
+/// What to do with an occurrence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Emit, standing for this many occurrences.
+    Emit(u64),
+    /// Folded into an earlier detection.
+    Fold,
+}
+
+impl Deduper {
+    /// Decides for an occurrence at `now_ns` (kernel time).
+    pub fn check(
+        &mut self,
+        container: &str,
+        rule: &'static str,
+        object: &str,
+        window_ns: u64,
+        now_ns: u64,
+    ) -> Verdict {
+        let key = (container.to_string(), rule, object.to_string());
+        if let Some(entry) = self.entries.get_mut(&key) {
+            if now_ns.saturating_sub(entry.emitted_at) < window_ns {
+                entry.folded += 1;
+                return Verdict::Fold;
+            }
+            let count = entry.folded + 1;
+            *entry = Entry {
+                emitted_at: now_ns,
+                folded: 0,
+            };
+            return Verdict::Emit(count);
+        }
+        if self.entries.len() >= CAPACITY {
+            self.evict_oldest_half();
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                emitted_at: now_ns,
+                folded: 0,
+            },
+        );
+        Verdict::Emit(1)
+    }
+
+    /// Marks a key as already reported (e.g. by the start-up posture report), so the first live
+    /// occurrence within the window folds into it.
+    pub fn seed(&mut self, container: &str, rule: &'static str, object: &str, now_ns: u64) {
+        self.entries.insert(
+            (container.to_string(), rule, object.to_string()),
+            Entry {
+                emitted_at: now_ns,
+                folded: 0,
+            },
+        );
+    }
+
+    /// Forgets everything about a removed container.
+    pub fn forget_container(&mut self, container: &str) {
+        self.entries.retain(|(c, _, _), _| c != container);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn evict_oldest_half(&mut self) {
+        let mut times: Vec<u64> = self.entries.values().map(|e| e.emitted_at).collect();
+        times.sort_unstable();
+        let cutoff = times[times.len() / 2];
+        self.entries.retain(|_, e| e.emitted_at > cutoff);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn folds_repeats_inside_the_window_and_counts_them() {
+        let mut d = Deduper::default();
+        assert_eq!(d.check("c", "r", "/s", 60 * SEC, 0), Verdict::Emit(1));
+        for t in 1..=5 {
+            assert_eq!(d.check("c", "r", "/s", 60 * SEC, t * SEC), Verdict::Fold);
+        }
+        assert_eq!(
+            d.check("c", "r", "/s", 60 * SEC, 61 * SEC),
+            Verdict::Emit(6)
+        );
+        assert_eq!(d.check("c", "r", "/s", 60 * SEC, 62 * SEC), Verdict::Fold);
+    }
+
+    #[test]
+    fn different_containers_rules_and_objects_are_separate() {
+        let mut d = Deduper::default();
+        assert_eq!(d.check("a", "r", "o", SEC, 0), Verdict::Emit(1));
+        assert_eq!(d.check("b", "r", "o", SEC, 0), Verdict::Emit(1));
+        assert_eq!(d.check("a", "q", "o", SEC, 0), Verdict::Emit(1));
+        assert_eq!(d.check("a", "r", "p", SEC, 0), Verdict::Emit(1));
+    }
+
+    #[test]
+    fn seeded_keys_fold_and_forgotten_containers_alert_again() {
+        let mut d = Deduper::default();
+        d.seed("c", "r", "o", 0);
+        assert_eq!(d.check("c", "r", "o", 10 * SEC, SEC), Verdict::Fold);
+        d.forget_container("c");
+        assert_eq!(d.check("c", "r", "o", 10 * SEC, 2 * SEC), Verdict::Emit(1));
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let mut d = Deduper::default();
+        for i in 0..(CAPACITY as u64 * 3) {
+            d.check("c", "r", &i.to_string(), SEC, i);
+        }
+        assert!(d.len() <= CAPACITY);
+    }
+}

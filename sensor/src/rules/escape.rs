@@ -1,0 +1,411 @@
+//! Container creation rules: a container that used a runtime API creates a dangerous container
+//! (the classic mounted-socket escape), and dangerous creations in general.
+//!
+//! Docker's events do not say which client made a request, so the creator is found by time: the
+//! most recent container that connected to a runtime API shortly before the create event. A
+//! container's creation is judged from its inspected configuration at create time, so the
+//! escape is reported even when the new container never starts.
+
+use serde_json::{json, Map, Value};
+
+use super::{put, socket::SocketRules, DedupKey, Finding};
+use crate::{
+    detection::{mitre, Severity},
+    docker::ContainerInfo,
+};
+
+pub const ESCAPE: &str = "runtime-socket-escape";
+pub const DANGEROUS_CREATE: &str = "dangerous-container-created";
+pub const CONTAINER_CREATES_CONTAINER: &str = "container-created-by-container";
+
+/// How far back a runtime API use may be to count as the creator.
+pub const ATTRIBUTION_WINDOW_NS: u64 = 30 * 1_000_000_000;
+/// Slack for the conversion between Docker's wall-clock event time and kernel time.
+const CLOCK_SLACK_NS: u64 = 1_000_000_000;
+
+/// Host paths whose bind mount gives a container power over the host.
+const SENSITIVE_PATHS: &[&str] = &[
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc",
+    "/root",
+    "/boot",
+    "/lib/modules",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/lib/kubelet",
+    "/var/log",
+    "/home",
+    "/usr",
+];
+/// Runtime sockets and the directories that hold them.
+const RUNTIME_PATHS: &[&str] = &[
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock",
+    "/run/crio/crio.sock",
+    "/var/run/crio/crio.sock",
+    "/run/podman/podman.sock",
+    "/var/run",
+    "/run",
+    "/run/containerd",
+    "/var/run/containerd",
+];
+/// Capabilities that break the container boundary on their own.
+const DANGEROUS_CAPS: &[&str] = &[
+    "SYS_ADMIN",
+    "SYS_MODULE",
+    "SYS_PTRACE",
+    "DAC_READ_SEARCH",
+    "SYS_RAWIO",
+    "SYS_BOOT",
+    "BPF",
+    "PERFMON",
+    "ALL",
+];
+
+const ESCAPE_RESPONSE: &str = "Treat the host as compromised. Pause (do not remove) the origin \
+    container and the created one to keep evidence; remove the runtime socket mount from the \
+    origin; check docker events and the daemon log for other containers it created; rotate \
+    credentials reachable from the host.";
+const CREATE_RESPONSE: &str = "Confirm the container was created on purpose (who ran it, from \
+    where); a privileged or host-bound container is host root. Pause it if nobody claims it.";
+const CHILD_RESPONSE: &str = "Confirm the origin container is supposed to create containers \
+    (CI runner, orchestrator); if so, allowlist it in the config file.";
+
+/// What makes a container configuration dangerous, in words for the evidence.
+pub fn dangers(info: &ContainerInfo) -> Vec<String> {
+    let mut found = Vec::new();
+    if info.privileged {
+        found.push("privileged".to_string());
+    }
+    for bind in bind_sources(info) {
+        if bind == "/" {
+            found.push("binds the host root (/)".to_string());
+        } else if RUNTIME_PATHS.contains(&bind.as_str())
+            || bind.ends_with(".sock")
+                && RUNTIME_PATHS
+                    .iter()
+                    .any(|p| bind.ends_with(p.rsplit('/').next().unwrap_or(p)))
+        {
+            found.push(format!("binds the runtime socket path {bind}"));
+        } else if SENSITIVE_PATHS
+            .iter()
+            .any(|p| bind == *p || bind.starts_with(&format!("{p}/")))
+        {
+            found.push(format!("binds sensitive host path {bind}"));
+        }
+    }
+    for (mode, what) in [
+        (&info.pid_mode, "pid"),
+        (&info.network_mode, "network"),
+        (&info.ipc_mode, "ipc"),
+        (&info.uts_mode, "uts"),
+        (&info.userns_mode, "user"),
+    ] {
+        if mode == "host" {
+            found.push(format!("shares the host {what} namespace"));
+        }
+    }
+    for cap in &info.cap_add {
+        let name = cap.to_ascii_uppercase();
+        let name = name.strip_prefix("CAP_").unwrap_or(&name);
+        if DANGEROUS_CAPS.contains(&name) {
+            found.push(format!("adds capability {name}"));
+        }
+    }
+    for opt in &info.security_opt {
+        let opt = opt.replace(':', "=");
+        if opt == "seccomp=unconfined" || opt == "apparmor=unconfined" || opt == "label=disable" {
+            found.push(format!("security option {opt}"));
+        }
+    }
+    for device in &info.devices {
+        found.push(format!(
+            "host device {}",
+            device.split(':').next().unwrap_or(device)
+        ));
+    }
+    found
+}
+
+/// Host sources of the container's bind mounts (from `Binds` and `Mounts`), deduplicated.
+fn bind_sources(info: &ContainerInfo) -> Vec<String> {
+    let mut sources: Vec<String> = info
+        .binds
+        .iter()
+        .filter_map(|b| b.split(':').next())
+        .filter(|s| s.starts_with('/'))
+        .chain(
+            info.mounts
+                .iter()
+                .filter(|m| m.kind == "bind")
+                .map(|m| m.source.as_str()),
+        )
+        .map(|s| {
+            if s == "/" {
+                s.to_string()
+            } else {
+                s.trim_end_matches('/').to_string()
+            }
+        })
+        .collect();
+    sources.sort();
+    sources.dedup();
+    sources
+}
+
+/// A container creation seen in Docker's events.
+pub struct Creation<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub image: &'a str,
+    /// Kernel time of the create event.
+    pub ktime_ns: u64,
+    pub info: Option<&'a ContainerInfo>,
+    /// Why the inspect failed, when it did.
+    pub error: Option<&'a str>,
+}
+
+/// Judges a container creation.
+pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Finding> {
+    let dangers = creation.info.map(dangers).unwrap_or_default();
+    let origin = sockets
+        .recent_uses(creation.ktime_ns + CLOCK_SLACK_NS, ATTRIBUTION_WINDOW_NS)
+        .find(|u| u.container_id != creation.id);
+
+    let mut evidence = Map::new();
+    put(&mut evidence, "created_container", created_json(creation));
+    if !dangers.is_empty() {
+        put(&mut evidence, "dangers", dangers.clone());
+    }
+    if let Some(error) = creation.error {
+        put(&mut evidence, "created_container_inspect_error", error);
+    }
+    let name = if creation.name.is_empty() {
+        creation.id
+    } else {
+        creation.name
+    };
+
+    let (rule, severity, technique, title, response, container_id) = match (
+        origin,
+        dangers.is_empty(),
+    ) {
+        (Some(origin), false) => {
+            put(&mut evidence, "origin", origin_json(origin));
+            put(
+                &mut evidence,
+                "attribution",
+                "most recent runtime API use by a container before the create event",
+            );
+            (
+                ESCAPE,
+                Severity::Critical,
+                mitre::ESCAPE_TO_HOST,
+                format!(
+                    "Container escape: a container used the {} API to create {name} ({})",
+                    origin.runtime,
+                    dangers.join(", ")
+                ),
+                ESCAPE_RESPONSE,
+                Some(origin.container_id.clone()),
+            )
+        }
+        (Some(origin), true) => {
+            put(&mut evidence, "origin", origin_json(origin));
+            let (severity, title) = if creation.info.is_none() {
+                (Severity::Medium, format!("A container created {name} through the {} API; its configuration could not be read", origin.runtime))
+            } else {
+                (
+                    Severity::Low,
+                    format!(
+                        "A container created container {name} through the {} API",
+                        origin.runtime
+                    ),
+                )
+            };
+            (
+                CONTAINER_CREATES_CONTAINER,
+                severity,
+                mitre::DEPLOY_CONTAINER,
+                title,
+                CHILD_RESPONSE,
+                Some(origin.container_id.clone()),
+            )
+        }
+        (None, false) => (
+            DANGEROUS_CREATE,
+            Severity::Medium,
+            mitre::DEPLOY_CONTAINER,
+            format!(
+                "Dangerous container {name} created ({})",
+                dangers.join(", ")
+            ),
+            CREATE_RESPONSE,
+            Some(creation.id.to_string()),
+        ),
+        (None, true) => return None,
+    };
+    Some(Finding {
+        rule,
+        title,
+        severity,
+        technique,
+        container_id,
+        process: None,
+        evidence,
+        response: response.to_string(),
+        dedup: Some(DedupKey::new(creation.id, 3600)),
+    })
+}
+
+fn created_json(creation: &Creation<'_>) -> Value {
+    match creation.info {
+        Some(info) => json!({
+            "id": info.id,
+            "name": info.name,
+            "image": info.image,
+            "privileged": info.privileged,
+            "binds": info.binds,
+            "pid_mode": info.pid_mode,
+            "network_mode": info.network_mode,
+            "cap_add": info.cap_add,
+            "security_opt": info.security_opt,
+            "devices": info.devices,
+            "command": info.command,
+        }),
+        None => json!({ "id": creation.id, "name": creation.name, "image": creation.image }),
+    }
+}
+
+fn origin_json(origin: &super::socket::RuntimeUse) -> Value {
+    json!({
+        "container_id": origin.container_id,
+        "pid": origin.pid,
+        "comm": origin.comm,
+        "endpoint": origin.endpoint,
+        "target": origin.target,
+        "ktime_ns": origin.ktime_ns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::MountInfo;
+
+    #[test]
+    fn lists_what_makes_a_container_dangerous() {
+        let info = ContainerInfo {
+            privileged: true,
+            binds: vec![
+                "/:/host".into(),
+                "/var/run/docker.sock:/s.sock:ro".into(),
+                "/srv/data:/data".into(),
+                "/etc/ssl:/etc/ssl:ro".into(),
+            ],
+            pid_mode: "host".into(),
+            cap_add: vec!["CAP_SYS_ADMIN".into(), "NET_BIND_SERVICE".into()],
+            security_opt: vec!["seccomp=unconfined".into(), "apparmor:unconfined".into()],
+            devices: vec!["/dev/vda:/dev/vda:rwm".into()],
+            ..Default::default()
+        };
+        let found = dangers(&info).join("; ");
+        for part in [
+            "privileged",
+            "host root (/)",
+            "runtime socket path /var/run/docker.sock",
+            "sensitive host path /etc/ssl",
+            "host pid namespace",
+            "SYS_ADMIN",
+            "seccomp=unconfined",
+            "apparmor=unconfined",
+            "host device /dev/vda",
+        ] {
+            assert!(found.contains(part), "{part} missing: {found}");
+        }
+        assert!(
+            !found.contains("/srv/data") && !found.contains("NET_BIND_SERVICE"),
+            "{found}"
+        );
+    }
+
+    #[test]
+    fn ordinary_containers_are_not_dangerous() {
+        let info = ContainerInfo {
+            binds: vec!["/srv/app:/app".into()],
+            mounts: vec![MountInfo {
+                kind: "volume".into(),
+                source: "/var/lib/docker/volumes/v/_data".into(),
+                destination: "/data".into(),
+                read_write: true,
+            }],
+            network_mode: "bridge".into(),
+            ..Default::default()
+        };
+        assert!(dangers(&info).is_empty(), "{:?}", dangers(&info));
+    }
+
+    #[test]
+    fn mounts_api_binds_count_like_binds() {
+        let info = ContainerInfo {
+            mounts: vec![MountInfo {
+                kind: "bind".into(),
+                source: "/".into(),
+                destination: "/rootfs".into(),
+                read_write: false,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(dangers(&info), ["binds the host root (/)"]);
+    }
+
+    #[test]
+    fn without_a_recent_socket_user_a_dangerous_create_is_medium() {
+        let info = ContainerInfo {
+            id: "n".repeat(64),
+            name: "agent".into(),
+            privileged: true,
+            ..Default::default()
+        };
+        let creation = Creation {
+            id: &info.id,
+            name: "agent",
+            image: "img",
+            ktime_ns: 10,
+            info: Some(&info),
+            error: None,
+        };
+        let finding = on_created(&creation, &SocketRules::default()).unwrap();
+        assert_eq!(
+            (finding.rule, finding.severity),
+            (DANGEROUS_CREATE, Severity::Medium)
+        );
+        assert_eq!(finding.technique.id, "T1610");
+        assert_eq!(
+            finding.container_id.as_deref(),
+            Some(info.id.as_str()),
+            "names the created container"
+        );
+    }
+
+    #[test]
+    fn plain_creates_from_the_host_are_quiet() {
+        let info = ContainerInfo {
+            id: "p".repeat(64),
+            ..Default::default()
+        };
+        let creation = Creation {
+            id: &info.id,
+            name: "p",
+            image: "img",
+            ktime_ns: 10,
+            info: Some(&info),
+            error: None,
+        };
+        assert!(on_created(&creation, &SocketRules::default()).is_none());
+    }
+}

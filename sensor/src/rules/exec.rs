@@ -1,0 +1,635 @@
+//! Exec rules: cryptominers, executables dropped into a container, fileless execution.
+//!
+//! Besides judging each exec, the rule remembers a little about what happened before in the same
+//! container — downloads (`wget`/`curl` with their URL and output file) and `chmod +x` — so a
+//! detection can say where the binary came from.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    path::Path,
+};
+
+use serde_json::{json, Map, Value};
+
+use super::{
+    miner,
+    origin::{self, Lookup, Origin, WrittenFile},
+    put, DedupKey, Finding,
+};
+use crate::{
+    detection::{mitre, ProcessInfo, Severity},
+    docker::ContainerInfo,
+    event::comm,
+    event::ExecView as _,
+    timefmt::rfc3339,
+};
+use sensor_common::ExecEvent;
+
+pub const CRYPTOMINER: &str = "cryptominer";
+pub const DROPPED_EXECUTABLE: &str = "dropped-executable";
+pub const FILELESS: &str = "fileless-execution";
+
+/// Arguments looked at per exec (the kernel sends at most `ARGS_LEN` bytes anyway).
+const MAX_ARGS: usize = 64;
+/// Earlier downloads and chmods remembered per container.
+const HISTORY_PER_CONTAINER: usize = 16;
+/// Containers with history remembered.
+const HISTORY_CONTAINERS: usize = 4096;
+/// Repeats of the same rule, container and file within this window fold into one detection.
+const DEDUP_SECS: u64 = 300;
+
+const DOWNLOADERS: &[&str] = &[
+    "wget",
+    "curl",
+    "ftpget",
+    "tftp",
+    "aria2c",
+    "fetch",
+    "lwp-download",
+];
+const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "ash", "dash", "zsh", "ksh", "busybox", "python", "python2", "python3", "perl",
+    "ruby", "node", "php",
+];
+
+const MINER_RESPONSE: &str = "Pause the container (docker pause) rather than removing it, so its \
+    memory and writable layer stay available; preserve the binary (docker cp <container>:<path>, or \
+    copy it from the layer path in the evidence); block the pool address; find out who started the \
+    container and rotate credentials it could reach.";
+const DROPPED_RESPONSE: &str = "Pause the container (docker pause) instead of removing it; keep \
+    the binary for analysis (docker cp <container>:<path>, or the layer path in the evidence); \
+    check the download source and what else the container wrote (docker diff).";
+const FILELESS_RESPONSE: &str =
+    "Pause the container (docker pause) to keep the in-memory payload; \
+    capture the process memory (/proc/<pid>/mem or a core dump) before stopping anything; look for \
+    the loader that created the descriptor.";
+
+/// Something earlier in the container that explains a file.
+#[derive(Clone, Debug)]
+struct Transfer {
+    ktime_ns: u64,
+    tool: String,
+    url: Option<String>,
+    /// The output file as the command named it (absolute, relative, or just a name).
+    output: Option<String>,
+    made_executable: bool,
+}
+
+/// Input of the exec rules for one event.
+pub struct ExecInput<'a> {
+    pub event: &'a ExecEvent,
+    pub container_id: &'a str,
+    pub info: Option<&'a ContainerInfo>,
+    /// Container creation, nanoseconds since the epoch (0 unknown).
+    pub created_unix_ns: i64,
+    pub proc_root: &'a Path,
+}
+
+/// State of the exec rules.
+#[derive(Default)]
+pub struct ExecRules {
+    history: HashMap<String, VecDeque<Transfer>>,
+}
+
+impl ExecRules {
+    /// Judges one exec in a container.
+    pub fn on_exec(&mut self, input: &ExecInput<'_>) -> Option<Finding> {
+        let mut argv = [""; MAX_ARGS];
+        let mut argc = 0;
+        for arg in input.event.arg_strs().take(MAX_ARGS) {
+            argv[argc] = arg;
+            argc += 1;
+        }
+        let argv = &argv[..argc];
+        let filename = crate::event::text(&input.event.filename, input.event.filename_len);
+        let tool = basename(argv.first().copied().unwrap_or(&filename));
+
+        self.remember(input, tool, argv);
+
+        let lookup = Lookup {
+            pid: input.event.header.tgid,
+            filename: &filename,
+            upper_dir: input.info.and_then(|i| i.upper_dir.as_deref()),
+            created_unix_ns: input.created_unix_ns,
+            proc_root: input.proc_root,
+        };
+        let mut executed = origin::origin(&lookup);
+        let mut script = None;
+        if matches!(executed, Origin::Image) && INTERPRETERS.contains(&basename(&filename)) {
+            if let Some(path) = script_argument(argv) {
+                let lookup = Lookup {
+                    filename: path,
+                    ..lookup
+                };
+                if let Origin::Written(file) = origin::origin(&lookup) {
+                    script = Some(path.to_string());
+                    executed = Origin::Written(file);
+                }
+            }
+        }
+        self.judge(input, &filename, argv, executed, script)
+    }
+
+    fn judge(
+        &self,
+        input: &ExecInput<'_>,
+        filename: &str,
+        argv: &[&str],
+        executed: Origin,
+        script: Option<String>,
+    ) -> Option<Finding> {
+        let file_path = match &executed {
+            Origin::Written(file) => file.path.clone(),
+            _ => filename.to_string(),
+        };
+        let transfers = self.explaining(input.container_id, &file_path);
+        let urls: Vec<&str> = transfers.iter().filter_map(|t| t.url.as_deref()).collect();
+        let indicators = miner::indicators(&file_path, argv.iter().copied(), &urls);
+
+        let mut evidence = Map::new();
+        put(&mut evidence, "executed", file_path.clone());
+        if let Some(script) = &script {
+            put(&mut evidence, "script", script.clone());
+        }
+        let (rule, severity, technique, title, response) = match &executed {
+            Origin::Written(file) => {
+                add_written(&mut evidence, file);
+                if indicators.is_miner() {
+                    (
+                        CRYPTOMINER,
+                        Severity::Critical,
+                        mitre::RESOURCE_HIJACKING,
+                        "Cryptominer started from a file written inside the container",
+                        MINER_RESPONSE,
+                    )
+                } else {
+                    (
+                        DROPPED_EXECUTABLE,
+                        Severity::High,
+                        mitre::INGRESS_TOOL_TRANSFER,
+                        "Container executed a file written inside it after it started",
+                        DROPPED_RESPONSE,
+                    )
+                }
+            }
+            Origin::Deleted { exe } => {
+                put(&mut evidence, "deleted", true);
+                put(&mut evidence, "exe", exe.clone());
+                if indicators.is_miner() {
+                    (
+                        CRYPTOMINER,
+                        Severity::Critical,
+                        mitre::RESOURCE_HIJACKING,
+                        "Cryptominer running from a deleted file",
+                        MINER_RESPONSE,
+                    )
+                } else {
+                    (
+                        DROPPED_EXECUTABLE,
+                        Severity::High,
+                        mitre::INGRESS_TOOL_TRANSFER,
+                        "Container runs a program whose file was deleted",
+                        DROPPED_RESPONSE,
+                    )
+                }
+            }
+            Origin::Fileless { target } => {
+                put(&mut evidence, "target", target.clone());
+                (
+                    FILELESS,
+                    Severity::High,
+                    mitre::REFLECTIVE_CODE_LOADING,
+                    "Container executed a program without a file on disk",
+                    FILELESS_RESPONSE,
+                )
+            }
+            Origin::Image | Origin::Unknown(_) => {
+                if !indicators.is_miner() {
+                    return None;
+                }
+                if let Origin::Unknown(reason) = &executed {
+                    put(&mut evidence, "origin_unknown", reason.clone());
+                }
+                (
+                    CRYPTOMINER,
+                    Severity::Critical,
+                    mitre::RESOURCE_HIJACKING,
+                    "Cryptominer started in a container",
+                    MINER_RESPONSE,
+                )
+            }
+        };
+        if indicators.is_miner() {
+            put(&mut evidence, "miner_indicators", indicators.all());
+        }
+        if !transfers.is_empty() {
+            put(
+                &mut evidence,
+                "history",
+                transfers.iter().map(transfer_json).collect::<Vec<Value>>(),
+            );
+        }
+        let dedup = DedupKey::new(file_path, DEDUP_SECS);
+        Some(Finding {
+            rule,
+            title: title.to_string(),
+            severity,
+            technique,
+            container_id: Some(input.container_id.to_string()),
+            process: Some(process_info(input.event, filename, argv)),
+            evidence,
+            response: response.to_string(),
+            dedup: Some(dedup),
+        })
+    }
+
+    /// Records downloads and chmods so later detections can explain a file.
+    fn remember(&mut self, input: &ExecInput<'_>, tool: &str, argv: &[&str]) {
+        let transfer = if DOWNLOADERS.contains(&tool) {
+            download(tool, argv)
+        } else if tool == "chmod" {
+            chmod(argv)
+        } else {
+            None
+        };
+        let Some(mut transfer) = transfer else { return };
+        transfer.ktime_ns = input.event.header.ktime_ns;
+        if self.history.len() >= HISTORY_CONTAINERS
+            && !self.history.contains_key(input.container_id)
+        {
+            self.history.clear();
+        }
+        let list = self
+            .history
+            .entry(input.container_id.to_string())
+            .or_default();
+        if list.len() >= HISTORY_PER_CONTAINER {
+            list.pop_front();
+        }
+        list.push_back(transfer);
+    }
+
+    /// Earlier downloads and chmods of `path` in the container, oldest first.
+    fn explaining(&self, container_id: &str, path: &str) -> Vec<Transfer> {
+        let Some(list) = self.history.get(container_id) else {
+            return Vec::new();
+        };
+        let name = basename(path);
+        list.iter()
+            .filter(|t| {
+                let by_output = t
+                    .output
+                    .as_deref()
+                    .is_some_and(|o| o == path || (!o.starts_with('/') && basename(o) == name));
+                let by_url = t.output.is_none()
+                    && t.url
+                        .as_deref()
+                        .is_some_and(|u| basename(u.split(['?', '#']).next().unwrap_or(u)) == name);
+                by_output || by_url
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets a removed container.
+    pub fn forget_container(&mut self, container_id: &str) {
+        self.history.remove(container_id);
+    }
+}
+
+fn add_written(evidence: &mut Map<String, Value>, file: &WrittenFile) {
+    put(evidence, "written_in_container", true);
+    put(evidence, "detected_by", file.method);
+    if let Some(host_path) = &file.host_path {
+        put(evidence, "layer_path", host_path.display().to_string());
+    }
+    put(evidence, "size", file.size);
+    put(evidence, "mode", format!("{:o}", file.mode & 0o7777));
+    put(evidence, "modified", rfc3339(file.mtime_unix_ns));
+}
+
+fn transfer_json(t: &Transfer) -> Value {
+    json!({
+        "tool": t.tool,
+        "url": t.url,
+        "output": t.output,
+        "made_executable": t.made_executable,
+        "ktime_ns": t.ktime_ns,
+    })
+}
+
+/// The process fields of a detection.
+pub fn process_info(event: &ExecEvent, filename: &str, argv: &[&str]) -> ProcessInfo {
+    ProcessInfo {
+        pid: event.header.tgid,
+        ppid: event.header.ppid,
+        uid: event.header.uid,
+        comm: comm(&event.header).into_owned(),
+        filename: filename.to_string(),
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+/// The last path component.
+pub fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `sh /tmp/x.sh` → `/tmp/x.sh`; `sh -c '…'` → none.
+fn script_argument<'a>(argv: &[&'a str]) -> Option<&'a str> {
+    let candidate = *argv.get(1)?;
+    (!candidate.is_empty() && !candidate.starts_with('-')).then_some(candidate)
+}
+
+/// `wget [-O file] URL`, `curl [-o file | -O] URL`.
+fn download(tool: &str, argv: &[&str]) -> Option<Transfer> {
+    let url = argv
+        .iter()
+        .skip(1)
+        .find(|a| a.contains("://"))
+        .map(|a| a.to_string());
+    let mut output = None;
+    let mut remote_name = false;
+    let mut args = argv.iter().skip(1).peekable();
+    while let Some(arg) = args.next() {
+        let value = |long: &str| arg.strip_prefix(long).and_then(|v| v.strip_prefix('='));
+        match *arg {
+            "-O" if tool == "wget" => output = args.next().map(|s| s.to_string()),
+            "-o" | "--output" if tool != "wget" => output = args.next().map(|s| s.to_string()),
+            "--output-document" => output = args.next().map(|s| s.to_string()),
+            "-O" | "--remote-name" => remote_name = true,
+            "-l" if tool == "tftp" => output = args.next().map(|s| s.to_string()),
+            _ => {
+                if let Some(v) = value("--output-document").or_else(|| value("--output")) {
+                    output = Some(v.to_string());
+                } else if let Some(v) = arg
+                    .strip_prefix("-O")
+                    .filter(|v| !v.is_empty() && tool == "wget")
+                {
+                    output = Some(v.to_string());
+                }
+            }
+        }
+    }
+    if url.is_none() && output.is_none() {
+        return None;
+    }
+    if output.is_none() && (remote_name || tool == "wget") {
+        output = url
+            .as_deref()
+            .map(|u| basename(u.split(['?', '#']).next().unwrap_or(u)).to_string());
+    }
+    Some(Transfer {
+        ktime_ns: 0,
+        tool: tool.to_string(),
+        url,
+        output,
+        made_executable: false,
+    })
+}
+
+/// `chmod +x f`, `chmod 755 f`, `chmod u+x,g+x f`.
+fn chmod(argv: &[&str]) -> Option<Transfer> {
+    let mut args = argv
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') || a.contains('x'));
+    let mode = *args.next()?;
+    let executable = mode.contains('x')
+        || (mode.len() >= 3
+            && mode.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            && mode.bytes().any(|b| (b - b'0') & 1 == 1));
+    if !executable {
+        return None;
+    }
+    let file = args.next()?;
+    Some(Transfer {
+        ktime_ns: 0,
+        tool: "chmod".into(),
+        url: None,
+        output: Some(file.to_string()),
+        made_executable: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{fs, path::PathBuf};
+
+    use sensor_common::{kind, EventHeader, ARGS_LEN, PATH_LEN};
+
+    use super::*;
+
+    fn event(filename: &str, args: &[&str], ktime: u64) -> ExecEvent {
+        let mut e = ExecEvent {
+            header: EventHeader {
+                kind: kind::EXEC,
+                flags: 0,
+                ktime_ns: ktime,
+                cgroup_id: 1,
+                pid: 999_999,
+                tgid: 999_999,
+                ppid: 1,
+                uid: 0,
+                gid: 0,
+                mntns: 0,
+                comm: [0; 16],
+            },
+            filename_len: filename.len() as u32,
+            args_len: 0,
+            filename: [0; PATH_LEN],
+            args: [0; ARGS_LEN],
+        };
+        e.filename[..filename.len()].copy_from_slice(filename.as_bytes());
+        let mut at = 0;
+        for a in args {
+            e.args[at..at + a.len()].copy_from_slice(a.as_bytes());
+            at += a.len() + 1;
+        }
+        e.args_len = at as u32;
+        e
+    }
+
+    struct Fixture {
+        upper: PathBuf,
+        proc_root: PathBuf,
+        info: ContainerInfo,
+    }
+
+    fn fixture(name: &str) -> Fixture {
+        let base = std::env::temp_dir().join(format!("execrule-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let upper = base.join("upper");
+        let proc_root = base.join("proc");
+        fs::create_dir_all(upper.join("tmp")).unwrap();
+        fs::create_dir_all(&proc_root).unwrap();
+        let info = ContainerInfo {
+            id: "c".repeat(64),
+            upper_dir: Some(upper.clone()),
+            ..Default::default()
+        };
+        Fixture {
+            upper,
+            proc_root,
+            info,
+        }
+    }
+
+    fn run(rules: &mut ExecRules, f: &Fixture, e: &ExecEvent) -> Option<Finding> {
+        rules.on_exec(&ExecInput {
+            event: e,
+            container_id: &f.info.id,
+            info: Some(&f.info),
+            created_unix_ns: 1,
+            proc_root: &f.proc_root,
+        })
+    }
+
+    #[test]
+    fn downloaded_miner_is_critical_and_explained() {
+        let f = fixture("miner");
+        let mut rules = ExecRules::default();
+        assert!(run(
+            &mut rules,
+            &f,
+            &event(
+                "/bin/wget",
+                &["wget", "-q", "http://127.0.0.1:8000/miner", "-O", "/tmp/m"],
+                1
+            )
+        )
+        .is_none());
+        fs::write(f.upper.join("tmp/m"), b"#!/bin/sh\nsleep 60\n").unwrap();
+        assert!(run(
+            &mut rules,
+            &f,
+            &event("/bin/chmod", &["chmod", "+x", "/tmp/m"], 2)
+        )
+        .is_none());
+        let finding =
+            run(&mut rules, &f, &event("/tmp/m", &["/bin/sh", "/tmp/m"], 3)).expect("a finding");
+        assert_eq!(finding.rule, CRYPTOMINER);
+        assert_eq!(finding.severity, Severity::Critical);
+        assert_eq!(finding.technique.id, "T1496");
+        assert_eq!(finding.evidence["written_in_container"], true);
+        assert_eq!(finding.evidence["executed"], "/tmp/m");
+        let history = finding.evidence["history"].as_array().unwrap();
+        assert_eq!(history[0]["url"], "http://127.0.0.1:8000/miner");
+        assert_eq!(history[1]["made_executable"], true);
+        assert_eq!(finding.process.unwrap().filename, "/tmp/m");
+    }
+
+    #[test]
+    fn dropped_binary_without_miner_signs_is_high() {
+        let f = fixture("dropped");
+        fs::create_dir_all(f.upper.join("usr/local/lib")).unwrap();
+        fs::write(f.upper.join("usr/local/lib/helper"), b"x").unwrap();
+        let mut rules = ExecRules::default();
+        let finding = run(
+            &mut rules,
+            &f,
+            &event("/usr/local/lib/helper", &["helper", "--serve"], 1),
+        )
+        .unwrap();
+        assert_eq!(
+            (finding.rule, finding.severity),
+            (DROPPED_EXECUTABLE, Severity::High)
+        );
+        assert_eq!(finding.technique.id, "T1105");
+        assert!(finding.evidence["layer_path"]
+            .as_str()
+            .unwrap()
+            .ends_with("usr/local/lib/helper"));
+    }
+
+    #[test]
+    fn renamed_binary_with_miner_arguments_is_a_miner() {
+        let f = fixture("renamed");
+        fs::write(f.upper.join("tmp/kswapd"), b"x").unwrap();
+        let mut rules = ExecRules::default();
+        let e = event(
+            "/tmp/kswapd",
+            &[
+                "/tmp/kswapd",
+                "-o",
+                "stratum+tcp://192.0.2.1:3333",
+                "-u",
+                "w",
+                "-p",
+                "x",
+                "--donate-level",
+                "1",
+            ],
+            1,
+        );
+        let finding = run(&mut rules, &f, &e).unwrap();
+        assert_eq!(finding.rule, CRYPTOMINER);
+        let indicators = finding.evidence["miner_indicators"].to_string();
+        assert!(
+            indicators.contains("stratum") && indicators.contains("--donate-level"),
+            "{indicators}"
+        );
+    }
+
+    #[test]
+    fn image_binaries_are_quiet_and_image_miners_are_not() {
+        let f = fixture("image");
+        let mut rules = ExecRules::default();
+        assert!(run(&mut rules, &f, &event("/bin/true", &["true"], 1)).is_none());
+        assert!(run(
+            &mut rules,
+            &f,
+            &event("/bin/sh", &["sh", "-c", "echo hi"], 1)
+        )
+        .is_none());
+        let miner = run(
+            &mut rules,
+            &f,
+            &event("/opt/xmrig/xmrig", &["xmrig", "--donate-level", "1"], 1),
+        )
+        .unwrap();
+        assert_eq!(miner.rule, CRYPTOMINER);
+    }
+
+    #[test]
+    fn scripts_written_in_the_container_are_caught_through_the_interpreter() {
+        let f = fixture("script");
+        fs::write(f.upper.join("tmp/run.sh"), b"echo").unwrap();
+        let mut rules = ExecRules::default();
+        let finding = run(&mut rules, &f, &event("/bin/sh", &["sh", "/tmp/run.sh"], 1)).unwrap();
+        assert_eq!(finding.rule, DROPPED_EXECUTABLE);
+        assert_eq!(finding.evidence["script"], "/tmp/run.sh");
+    }
+
+    #[test]
+    fn fileless_execution() {
+        let f = fixture("fileless");
+        let mut rules = ExecRules::default();
+        let finding = run(&mut rules, &f, &event("/dev/fd/3", &["payload"], 1)).unwrap();
+        assert_eq!((finding.rule, finding.technique.id), (FILELESS, "T1620"));
+    }
+
+    #[test]
+    fn parses_download_and_chmod_commands() {
+        let t = download("wget", &["wget", "http://h/p/xmrig?x=1"]).unwrap();
+        assert_eq!(t.output.as_deref(), Some("xmrig"));
+        let t = download("curl", &["curl", "-sSL", "-o", "/tmp/a", "http://h/a"]).unwrap();
+        assert_eq!(t.output.as_deref(), Some("/tmp/a"));
+        let t = download("curl", &["curl", "--output=/x", "http://h/a"]).unwrap();
+        assert_eq!(t.output.as_deref(), Some("/x"));
+        let t = download("wget", &["wget", "-O/tmp/b", "http://h/b"]).unwrap();
+        assert_eq!(t.output.as_deref(), Some("/tmp/b"));
+        assert!(download("curl", &["curl", "--version"]).is_none());
+
+        assert_eq!(
+            chmod(&["chmod", "+x", "/tmp/m"]).unwrap().output.as_deref(),
+            Some("/tmp/m")
+        );
+        assert_eq!(
+            chmod(&["chmod", "0755", "m"]).unwrap().output.as_deref(),
+            Some("m")
+        );
+        assert!(chmod(&["chmod", "644", "m"]).is_none());
+        assert!(chmod(&["chmod", "-R", "g-w", "d"]).is_none());
+    }
+}

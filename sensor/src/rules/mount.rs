@@ -1,0 +1,231 @@
+//! Mounts made by a container's workload (the runtime's own set-up mounts never reach the agent:
+//! the kernel drops mounts made before the container's first exec).
+
+use serde_json::Map;
+
+use super::{put, DedupKey, Finding};
+use crate::{
+    detection::{mitre, ProcessInfo, Severity},
+    event::{comm, text},
+};
+use sensor_common::{kind, MountEvent};
+
+pub const MOUNT: &str = "container-mount";
+
+/// Repeats with the same source and target (a mount tool trying one file system type after
+/// another) fold into one detection within this window.
+const BURST_SECS: u64 = 30;
+
+const RESPONSE: &str = "Mounting from inside a container is how host disks, cgroup release \
+    agents and procfs are reached. Pause the container, check which capabilities and devices it \
+    was given (docker inspect), and look for writes to release_agent or core_pattern.";
+
+/// `MS_*` flag names, in bit order.
+const MS_FLAGS: &[(u64, &str)] = &[
+    (1, "MS_RDONLY"),
+    (2, "MS_NOSUID"),
+    (4, "MS_NODEV"),
+    (8, "MS_NOEXEC"),
+    (16, "MS_SYNCHRONOUS"),
+    (32, "MS_REMOUNT"),
+    (64, "MS_MANDLOCK"),
+    (128, "MS_DIRSYNC"),
+    (1024, "MS_NOATIME"),
+    (2048, "MS_NODIRATIME"),
+    (4096, "MS_BIND"),
+    (8192, "MS_MOVE"),
+    (16384, "MS_REC"),
+    (32768, "MS_SILENT"),
+    (1 << 16, "MS_POSIXACL"),
+    (1 << 17, "MS_UNBINDABLE"),
+    (1 << 18, "MS_PRIVATE"),
+    (1 << 19, "MS_SLAVE"),
+    (1 << 20, "MS_SHARED"),
+    (1 << 21, "MS_RELATIME"),
+    (1 << 24, "MS_STRICTATIME"),
+    (1 << 25, "MS_LAZYTIME"),
+];
+/// The "magic" value old callers put in the top half of the flags.
+const MS_MGC_MSK: u64 = 0xffff_0000;
+const MS_MGC_VAL: u64 = 0xc0ed_0000;
+
+/// Names the set flags, e.g. `MS_RDONLY|MS_BIND`.
+pub fn flag_names(flags: u64) -> String {
+    let flags = if flags & MS_MGC_MSK == MS_MGC_VAL {
+        flags & !MS_MGC_MSK
+    } else {
+        flags
+    };
+    let mut names: Vec<String> = MS_FLAGS
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let known: u64 = MS_FLAGS.iter().map(|(bit, _)| bit).sum();
+    if flags & !known != 0 {
+        names.push(format!("0x{:x}", flags & !known));
+    }
+    if names.is_empty() {
+        "0".to_string()
+    } else {
+        names.join("|")
+    }
+}
+
+/// Why a mount is especially interesting, if it is.
+fn concern(source: &str, fstype: &str) -> Option<&'static str> {
+    let block = [
+        "/dev/sd",
+        "/dev/vd",
+        "/dev/xvd",
+        "/dev/nvme",
+        "/dev/hd",
+        "/dev/dm-",
+        "/dev/mapper/",
+        "/dev/mmcblk",
+        "/dev/loop",
+    ];
+    if block.iter().any(|p| source.starts_with(p)) {
+        return Some("host block device");
+    }
+    match fstype {
+        "cgroup" => Some("cgroup v1 hierarchy (release_agent escape)"),
+        "cgroup2" => Some("cgroup2 hierarchy"),
+        "proc" => Some("procfs (host /proc/sys, core_pattern)"),
+        "sysfs" => Some("sysfs"),
+        "debugfs" | "tracefs" | "securityfs" | "bpf" => Some("kernel interface file system"),
+        _ => None,
+    }
+}
+
+/// Judges a mount (or fsopen) from a container.
+pub fn on_mount(event: &MountEvent, container_id: &str) -> Finding {
+    let source = text(&event.source, event.source_len);
+    let target = text(&event.target, event.target_len);
+    let fstype = text(&event.fstype, event.fstype_len);
+    let data = text(&event.data, event.data_len);
+    let fsopen = event.header.kind == kind::FSOPEN;
+
+    let mut evidence = Map::new();
+    if fsopen {
+        put(&mut evidence, "syscall", "fsopen");
+    } else {
+        put(&mut evidence, "source", source.as_ref());
+        put(&mut evidence, "target", target.as_ref());
+        put(&mut evidence, "flags", flag_names(event.flags));
+    }
+    put(&mut evidence, "fstype", fstype.as_ref());
+    if !data.is_empty() {
+        put(&mut evidence, "options", data.as_ref());
+    }
+    if let Some(concern) = concern(&source, &fstype) {
+        put(&mut evidence, "concern", concern);
+    }
+    let what = if fsopen {
+        format!("opened a {fstype} file system for mounting")
+    } else if fstype.is_empty() {
+        format!("mounted {source} on {target}")
+    } else {
+        format!("mounted {source} ({fstype}) on {target}")
+    };
+    let h = &event.header;
+    Finding {
+        rule: MOUNT,
+        title: format!("Container {what}"),
+        severity: Severity::High,
+        technique: mitre::ESCAPE_TO_HOST,
+        container_id: Some(container_id.to_string()),
+        process: Some(ProcessInfo {
+            pid: h.tgid,
+            ppid: h.ppid,
+            uid: h.uid,
+            comm: comm(h).into_owned(),
+            filename: String::new(),
+            argv: Vec::new(),
+        }),
+        evidence,
+        response: RESPONSE.to_string(),
+        dedup: Some(DedupKey::new(
+            if fsopen {
+                format!("fsopen:{fstype}")
+            } else {
+                format!("{source}->{target}")
+            },
+            BURST_SECS,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sensor_common::{EventHeader, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN};
+
+    use super::*;
+
+    fn mount(source: &str, target: &str, fstype: &str, flags: u64) -> MountEvent {
+        let mut e = MountEvent {
+            header: EventHeader {
+                kind: kind::MOUNT,
+                flags: 0,
+                ktime_ns: 1,
+                cgroup_id: 1,
+                pid: 5,
+                tgid: 5,
+                ppid: 1,
+                uid: 0,
+                gid: 0,
+                mntns: 0,
+                comm: *b"mount\0\0\0\0\0\0\0\0\0\0\0",
+            },
+            flags,
+            source_len: source.len() as u32,
+            target_len: target.len() as u32,
+            fstype_len: fstype.len() as u32,
+            data_len: 0,
+            source: [0; PATH_LEN],
+            target: [0; PATH_LEN],
+            fstype: [0; FSTYPE_LEN],
+            data: [0; MOUNT_DATA_LEN],
+        };
+        e.source[..source.len()].copy_from_slice(source.as_bytes());
+        e.target[..target.len()].copy_from_slice(target.as_bytes());
+        e.fstype[..fstype.len()].copy_from_slice(fstype.as_bytes());
+        e
+    }
+
+    #[test]
+    fn host_disk_mount_is_high_with_its_details() {
+        let f = on_mount(&mount("/dev/vda", "/m", "ext4", 1), "c");
+        assert_eq!(
+            (f.rule, f.severity, f.technique.id),
+            (MOUNT, Severity::High, "T1611")
+        );
+        assert_eq!(f.evidence["source"], "/dev/vda");
+        assert_eq!(f.evidence["target"], "/m");
+        assert_eq!(f.evidence["fstype"], "ext4");
+        assert_eq!(f.evidence["flags"], "MS_RDONLY");
+        assert_eq!(f.evidence["concern"], "host block device");
+        assert_eq!(f.process.unwrap().comm, "mount");
+    }
+
+    #[test]
+    fn attempts_with_other_file_system_types_share_a_burst_key() {
+        let a = on_mount(&mount("/dev/vda", "/m", "ext4", 1), "c");
+        let b = on_mount(&mount("/dev/vda", "/m", "xfs", 1), "c");
+        assert_eq!(a.dedup, b.dedup);
+        let cg = on_mount(&mount("cgroup", "/tmp/cg", "cgroup", 0), "c");
+        assert_ne!(a.dedup, cg.dedup);
+        assert!(cg.evidence["concern"]
+            .as_str()
+            .unwrap()
+            .contains("release_agent"));
+    }
+
+    #[test]
+    fn names_flags() {
+        assert_eq!(flag_names(0), "0");
+        assert_eq!(flag_names(4096 | 16384), "MS_BIND|MS_REC");
+        assert_eq!(flag_names(0xc0ed_0000 | 1), "MS_RDONLY");
+        assert_eq!(flag_names(1 << 30), "0x40000000");
+    }
+}

@@ -1,0 +1,403 @@
+//! Where an executed file came from: the image, or the container's writable layer (written after
+//! the container was created), or nowhere (fileless execution, a deleted file).
+//!
+//! The question is answered on the host, without entering the container: Docker's overlay2
+//! driver keeps every file a container writes in its `UpperDir`, so a file is "written inside the
+//! container" exactly when it exists there. When the upper directory is unknown (Docker
+//! unreachable, another storage driver), the file is looked at through `/proc/<pid>/root` and
+//! counts as written when its inode changed after the container was created.
+
+use std::{
+    fs,
+    os::unix::fs::{FileTypeExt, MetadataExt},
+    path::{Component, Path, PathBuf},
+};
+
+/// Facts about an executed file found in a container's writable layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// The path inside the container.
+    pub path: String,
+    /// Where the file is on the host (in the writable layer), when known.
+    pub host_path: Option<PathBuf>,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime_unix_ns: i64,
+    /// `upperdir` or `ctime`.
+    pub method: &'static str,
+}
+
+/// Where an executed file came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Written in the container after it was created.
+    Written(WrittenFile),
+    /// The program runs from a file descriptor or an anonymous memory file, not a path.
+    Fileless { target: String },
+    /// The file was deleted after it was executed.
+    Deleted { exe: String },
+    /// Part of the image, or of a volume or bind mount.
+    Image,
+    /// Could not be determined; the reason says why.
+    Unknown(String),
+}
+
+/// What the origin check may use.
+pub struct Lookup<'a> {
+    pub pid: u32,
+    /// The file name the kernel executed.
+    pub filename: &'a str,
+    /// overlay2 writable layer of the container, when known.
+    pub upper_dir: Option<&'a Path>,
+    /// Container creation time; files changed since count as written.
+    pub created_unix_ns: i64,
+    /// `/proc`, replaceable in tests.
+    pub proc_root: &'a Path,
+}
+
+/// Symlink hops followed inside a container path.
+const MAX_LINKS: usize = 8;
+
+/// Decides where the executed file came from.
+pub fn origin(lookup: &Lookup<'_>) -> Origin {
+    if is_fd_path(lookup.filename) {
+        return Origin::Fileless {
+            target: exe_target(lookup).unwrap_or_else(|| lookup.filename.to_string()),
+        };
+    }
+    let path = match container_path(lookup) {
+        Ok(path) => path,
+        Err(reason) => return Origin::Unknown(reason),
+    };
+    let found = match lookup.upper_dir {
+        Some(upper) => in_upper_dir(upper, &path),
+        None => changed_since(lookup, &path),
+    };
+    if let Some(written) = found {
+        return Origin::Written(written);
+    }
+    match exe_target(lookup) {
+        Some(exe) if exe.starts_with("/memfd:") => Origin::Fileless { target: exe },
+        Some(exe) if exe.ends_with(" (deleted)") => Origin::Deleted { exe },
+        _ => Origin::Image,
+    }
+}
+
+/// `/dev/fd/N`, `/proc/self/fd/N`, `/proc/<pid>/fd/N`: what execveat with an empty path and
+/// fexecve() produce.
+pub fn is_fd_path(filename: &str) -> bool {
+    if filename.starts_with("/dev/fd/")
+        || filename.starts_with("/proc/self/fd/")
+        || filename.starts_with("/proc/thread-self/fd/")
+    {
+        return true;
+    }
+    let Some(rest) = filename.strip_prefix("/proc/") else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '/');
+    matches!((parts.next(), parts.next()), (Some(pid), Some("fd")) if pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The absolute path inside the container: relative names are resolved against the process's
+/// working directory.
+fn container_path(lookup: &Lookup<'_>) -> Result<String, String> {
+    if lookup.filename.starts_with('/') {
+        return Ok(normalize(lookup.filename));
+    }
+    let cwd_link = lookup.proc_root.join(lookup.pid.to_string()).join("cwd");
+    let cwd = fs::read_link(&cwd_link).map_err(|err| {
+        format!(
+            "relative path {:?} and {} unreadable: {err}",
+            lookup.filename,
+            cwd_link.display()
+        )
+    })?;
+    Ok(normalize(&format!("{}/{}", cwd.display(), lookup.filename)))
+}
+
+/// Lexically resolves `.` and `..` (the path is inside the container; nothing on the host is
+/// consulted).
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str().unwrap_or("")),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Looks the path up in the writable layer, following symlinks that live there.
+fn in_upper_dir(upper: &Path, path: &str) -> Option<WrittenFile> {
+    let mut path = path.to_string();
+    for _ in 0..MAX_LINKS {
+        let host_path = upper.join(path.trim_start_matches('/'));
+        let meta = fs::symlink_metadata(&host_path).ok()?;
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            let target = fs::read_link(&host_path).ok()?;
+            let target = target.to_string_lossy();
+            path = if target.starts_with('/') {
+                normalize(&target)
+            } else {
+                let parent = Path::new(&path)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                normalize(&format!("{parent}/{target}"))
+            };
+            continue;
+        }
+        // A whiteout (character device 0/0) marks a deleted lower file, not a written one.
+        if !file_type.is_file() || file_type.is_char_device() {
+            return None;
+        }
+        return Some(WrittenFile {
+            path,
+            host_path: Some(host_path),
+            size: meta.len(),
+            mode: meta.mode(),
+            mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            method: "upperdir",
+        });
+    }
+    None
+}
+
+/// Without a known writable layer: the file as the process sees it, changed after creation.
+fn changed_since(lookup: &Lookup<'_>, path: &str) -> Option<WrittenFile> {
+    if lookup.created_unix_ns <= 0 {
+        return None;
+    }
+    let root = lookup.proc_root.join(lookup.pid.to_string()).join("root");
+    let meta = fs::metadata(resolve_in_root(&root, path)?).ok()?;
+    let ctime = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
+    if !meta.is_file() || ctime < lookup.created_unix_ns {
+        return None;
+    }
+    Some(WrittenFile {
+        path: path.to_string(),
+        host_path: None,
+        size: meta.len(),
+        mode: meta.mode(),
+        mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        method: "ctime",
+    })
+}
+
+/// Resolves `path` inside `root` (a `/proc/<pid>/root`) the way the container would: symlinks are
+/// followed component by component and absolute targets restart at `root`. Letting the kernel
+/// follow them instead would resolve an absolute link such as `/var/run -> /run` against the
+/// host's root, and find host files the container cannot see.
+pub fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut pending: Vec<String> = split(path).rev().collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = root.join(resolved.join("/")).join(&part);
+        let Ok(meta) = fs::symlink_metadata(&candidate) else {
+            // Missing: let the caller's own lookup fail on it.
+            return Some(candidate);
+        };
+        if !meta.file_type().is_symlink() {
+            resolved.push(part);
+            continue;
+        }
+        hops += 1;
+        if hops > MAX_LINKS {
+            return None;
+        }
+        let target = fs::read_link(&candidate).ok()?;
+        let target = target.to_string_lossy();
+        if target.starts_with('/') {
+            resolved.clear();
+        }
+        pending.extend(split(&target).rev());
+    }
+    Some(root.join(resolved.join("/")))
+}
+
+fn split(path: &str) -> impl DoubleEndedIterator<Item = String> + '_ {
+    path.split('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+}
+
+fn exe_target(lookup: &Lookup<'_>) -> Option<String> {
+    let link = lookup.proc_root.join(lookup.pid.to_string()).join("exe");
+    fs::read_link(link)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("origin-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn lookup<'a>(filename: &'a str, upper: Option<&'a Path>, proc_root: &'a Path) -> Lookup<'a> {
+        Lookup {
+            pid: 4242,
+            filename,
+            upper_dir: upper,
+            created_unix_ns: 1,
+            proc_root,
+        }
+    }
+
+    #[test]
+    fn a_file_in_the_upper_dir_was_written_in_the_container() {
+        let upper = scratch("upper");
+        fs::create_dir_all(upper.join("tmp")).unwrap();
+        fs::write(upper.join("tmp/m"), b"#!/bin/sh\nsleep 1\n").unwrap();
+        let proc_root = scratch("proc-empty");
+
+        let Origin::Written(file) = origin(&lookup("/tmp/m", Some(&upper), &proc_root)) else {
+            panic!("expected a written file");
+        };
+        assert_eq!(file.path, "/tmp/m");
+        assert_eq!(file.host_path, Some(upper.join("tmp/m")));
+        assert_eq!(file.method, "upperdir");
+        assert_eq!(file.size, 18);
+
+        // Through a symlink that was also written in the container, and with `..` in the name.
+        symlink("/tmp/m", upper.join("tmp/innocent")).unwrap();
+        let Origin::Written(file) =
+            origin(&lookup("/var/../tmp/innocent", Some(&upper), &proc_root))
+        else {
+            panic!("expected the link target");
+        };
+        assert_eq!(file.path, "/tmp/m");
+        fs::remove_dir_all(&upper).unwrap();
+    }
+
+    #[test]
+    fn files_not_in_the_upper_dir_come_from_the_image() {
+        let upper = scratch("upper2");
+        let proc_root = scratch("proc2");
+        assert_eq!(
+            origin(&lookup("/bin/sh", Some(&upper), &proc_root)),
+            Origin::Image
+        );
+    }
+
+    #[test]
+    fn deleted_and_memfd_executables_are_recognised() {
+        let upper = scratch("upper3");
+        let proc_root = scratch("proc3");
+        fs::create_dir_all(proc_root.join("4242")).unwrap();
+        symlink("/tmp/gone (deleted)", proc_root.join("4242/exe")).unwrap();
+        assert_eq!(
+            origin(&lookup("/tmp/gone", Some(&upper), &proc_root)),
+            Origin::Deleted {
+                exe: "/tmp/gone (deleted)".into()
+            }
+        );
+        fs::remove_file(proc_root.join("4242/exe")).unwrap();
+        symlink("/memfd:payload (deleted)", proc_root.join("4242/exe")).unwrap();
+        assert_eq!(
+            origin(&lookup("/dev/fd/3", Some(&upper), &proc_root)),
+            Origin::Fileless {
+                target: "/memfd:payload (deleted)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn relative_names_use_the_working_directory() {
+        let upper = scratch("upper4");
+        fs::create_dir_all(upper.join("work")).unwrap();
+        fs::write(upper.join("work/run.sh"), b"x").unwrap();
+        let proc_root = scratch("proc4");
+        fs::create_dir_all(proc_root.join("4242")).unwrap();
+        symlink("/work", proc_root.join("4242/cwd")).unwrap();
+        assert!(
+            matches!(origin(&lookup("./run.sh", Some(&upper), &proc_root)), Origin::Written(f) if f.path == "/work/run.sh")
+        );
+        let gone = scratch("proc5");
+        assert!(matches!(
+            origin(&lookup("run.sh", Some(&upper), &gone)),
+            Origin::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn without_an_upper_dir_the_change_time_decides() {
+        let root = scratch("root");
+        let proc_root = scratch("proc6");
+        fs::create_dir_all(proc_root.join("4242")).unwrap();
+        symlink(&root, proc_root.join("4242/root")).unwrap();
+        fs::write(root.join("fresh"), b"x").unwrap();
+        let mut l = lookup("/fresh", None, &proc_root);
+        assert!(matches!(origin(&l), Origin::Written(f) if f.method == "ctime"));
+        l.created_unix_ns = i64::MAX;
+        assert_eq!(origin(&l), Origin::Image);
+    }
+
+    #[test]
+    fn absolute_links_resolve_inside_the_root() {
+        let root = scratch("chroot");
+        fs::create_dir_all(root.join("run")).unwrap();
+        fs::write(root.join("run/inside"), b"x").unwrap();
+        fs::create_dir_all(root.join("var")).unwrap();
+        symlink("/run", root.join("var/run")).unwrap();
+        symlink("../../run/inside", root.join("var/rel")).unwrap();
+        assert_eq!(
+            resolve_in_root(&root, "/var/run/inside"),
+            Some(root.join("run/inside"))
+        );
+        assert_eq!(
+            resolve_in_root(&root, "/var/rel"),
+            Some(root.join("run/inside"))
+        );
+        assert_eq!(
+            resolve_in_root(&root, "/var/../../run/x"),
+            Some(root.join("run/x"))
+        );
+        symlink("/loop", root.join("loop")).unwrap();
+        assert_eq!(resolve_in_root(&root, "/loop/x"), None);
+    }
+
+    #[test]
+    fn fd_paths() {
+        for fileless in [
+            "/dev/fd/3",
+            "/proc/self/fd/7",
+            "/proc/123/fd/4",
+            "/proc/thread-self/fd/9",
+        ] {
+            assert!(is_fd_path(fileless), "{fileless}");
+        }
+        for path in ["/proc/self/exe", "/proc/abc/fd/1", "/tmp/fd/3", "/dev/null"] {
+            assert!(!is_fd_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn normalize_stays_inside_the_root() {
+        assert_eq!(normalize("/a/./b/../c"), "/a/c");
+        assert_eq!(normalize("/../../etc/passwd"), "/etc/passwd");
+        assert_eq!(normalize("/"), "/");
+    }
+}

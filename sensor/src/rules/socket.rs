@@ -1,0 +1,467 @@
+//! Connect rules: containers talking to a container runtime's API (unix socket, TCP port or
+//! containerd-shim abstract socket), and to mining pools.
+//!
+//! A unix socket is recognised by what it is, not by its name: the path the container used is
+//! looked up through the process's own root (`/proc/<pid>/root/<path>`), which resolves bind
+//! mounts exactly as the container sees them, and the inode found is compared with the host's
+//! runtime sockets. When the process is already gone, the path is mapped through the container's
+//! mounts from Docker instead.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    fs,
+    net::IpAddr,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+};
+
+use serde_json::Map;
+
+use super::{miner::POOL_PORTS, origin::resolve_in_root, put, DedupKey, Finding};
+use crate::{
+    detection::{mitre, ProcessInfo, Severity},
+    docker::ContainerInfo,
+    event::{comm, socket_address, SocketAddress},
+    host::{match_socket, RuntimeSocket},
+};
+use sensor_common::ConnectEvent;
+
+pub const RUNTIME_SOCKET: &str = "runtime-socket-connect";
+pub const RUNTIME_TCP: &str = "runtime-api-tcp-connect";
+pub const SHIM_SOCKET: &str = "runtime-shim-socket-connect";
+pub const POOL_CONNECTION: &str = "mining-pool-connection";
+
+/// Docker's API ports (plain and TLS).
+const DOCKER_TCP_PORTS: &[u16] = &[2375, 2376];
+/// How long a resolved (container, path) is trusted before it is looked up again.
+const RESOLVE_TTL_NS: u64 = 60 * 1_000_000_000;
+const RESOLVE_CACHE: usize = 1024;
+/// Runtime API uses remembered for attributing container creations.
+const RECENT_USES: usize = 256;
+/// A socket notice per container and socket per hour: pollers connect every few seconds.
+const NOTICE_DEDUP_SECS: u64 = 3600;
+
+const SOCKET_RESPONSE: &str = "Check whether this container is meant to control the container \
+    runtime. If not, remove the socket mount and review the containers it created (docker ps -a, \
+    docker events --since); the runtime API gives root on the host. If it is (CI runner, \
+    dashboard), add it to the allowlist in the config file.";
+const SHIM_RESPONSE: &str = "A containerd-shim socket reached from a container lets it run \
+    commands as root on the host (CVE-2020-15257 class). Pause the container, check it shares the \
+    host network namespace, and upgrade containerd.";
+const POOL_RESPONSE: &str = "Look at the process making the connection (evidence has its \
+    command line); if it is a miner, pause the container and preserve the binary.";
+
+/// A container's use of a runtime API, remembered to attribute container creations.
+#[derive(Clone, Debug)]
+pub struct RuntimeUse {
+    pub ktime_ns: u64,
+    pub container_id: String,
+    pub pid: u32,
+    pub comm: String,
+    /// What the container connected to, as it named it (`/run/app.sock`, `tcp://1.2.3.4:2375`).
+    pub endpoint: String,
+    /// The host object (`/var/run/docker.sock`) or the TCP address.
+    pub target: String,
+    pub runtime: &'static str,
+}
+
+/// Input of the connect rules for one event.
+pub struct ConnectInput<'a> {
+    pub event: &'a ConnectEvent,
+    pub container_id: &'a str,
+    pub info: Option<&'a ContainerInfo>,
+    pub sockets: &'a [RuntimeSocket],
+    pub proc_root: &'a Path,
+}
+
+/// State of the connect rules.
+#[derive(Default)]
+pub struct SocketRules {
+    resolved: HashMap<(String, String), (u64, Option<RuntimeSocket>)>,
+    recent: VecDeque<RuntimeUse>,
+}
+
+impl SocketRules {
+    /// Judges one connect from a container.
+    pub fn on_connect(&mut self, input: &ConnectInput<'_>) -> Option<Finding> {
+        match socket_address(input.event) {
+            SocketAddress::Unix(path) => self.unix(input, &path),
+            SocketAddress::Abstract(name) if name.contains("containerd-shim") => {
+                Some(shim(input, &name))
+            }
+            SocketAddress::Ip(ip, port) if DOCKER_TCP_PORTS.contains(&port) => {
+                Some(self.tcp(input, ip, port))
+            }
+            SocketAddress::Ip(ip, port) if POOL_PORTS.contains(&port) => {
+                Some(pool(input, ip, port))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runtime API uses at or before `ktime_ns` and no older than `window_ns`, newest first.
+    pub fn recent_uses(&self, ktime_ns: u64, window_ns: u64) -> impl Iterator<Item = &RuntimeUse> {
+        self.recent
+            .iter()
+            .rev()
+            .filter(move |u| u.ktime_ns <= ktime_ns && ktime_ns - u.ktime_ns <= window_ns)
+    }
+
+    /// Forgets resolutions (the runtime socket set changed, e.g. Docker restarted).
+    pub fn clear_cache(&mut self) {
+        self.resolved.clear();
+    }
+
+    fn unix(&mut self, input: &ConnectInput<'_>, path: &str) -> Option<Finding> {
+        let now = input.event.header.ktime_ns;
+        let key = (input.container_id.to_string(), path.to_string());
+        let socket = match self.resolved.get(&key) {
+            Some((at, socket)) if now.saturating_sub(*at) < RESOLVE_TTL_NS => socket.clone(),
+            _ => {
+                let found = resolve(input, path);
+                if self.resolved.len() >= RESOLVE_CACHE {
+                    self.resolved.clear();
+                }
+                self.resolved
+                    .insert(key, (now, found.as_ref().map(|(s, _)| s.clone())));
+                found.map(|(s, _)| s)
+            }
+        }?;
+        self.remember(
+            input,
+            path.to_string(),
+            socket.path.display().to_string(),
+            socket.runtime,
+        );
+
+        let mut evidence = Map::new();
+        put(&mut evidence, "socket", path);
+        put(
+            &mut evidence,
+            "host_socket",
+            socket.path.display().to_string(),
+        );
+        put(&mut evidence, "runtime", socket.runtime);
+        put(&mut evidence, "matched_by", "inode of the host socket");
+        Some(Finding {
+            rule: RUNTIME_SOCKET,
+            title: format!("Container connected to the {} API socket", socket.runtime),
+            severity: Severity::Medium,
+            technique: mitre::ESCAPE_TO_HOST,
+            container_id: Some(input.container_id.to_string()),
+            process: Some(process(input)),
+            evidence,
+            response: SOCKET_RESPONSE.to_string(),
+            dedup: Some(DedupKey::new(
+                socket.path.display().to_string(),
+                NOTICE_DEDUP_SECS,
+            )),
+        })
+    }
+
+    fn tcp(&mut self, input: &ConnectInput<'_>, ip: IpAddr, port: u16) -> Finding {
+        let target = format!("tcp://{}", std::net::SocketAddr::new(ip, port));
+        self.remember(input, target.clone(), target.clone(), "docker");
+        let mut evidence = Map::new();
+        put(&mut evidence, "address", ip.to_string());
+        put(&mut evidence, "port", port);
+        Finding {
+            rule: RUNTIME_TCP,
+            title: format!("Container connected to a Docker API port ({target})"),
+            severity: Severity::Medium,
+            technique: mitre::ESCAPE_TO_HOST,
+            container_id: Some(input.container_id.to_string()),
+            process: Some(process(input)),
+            evidence,
+            response: SOCKET_RESPONSE.to_string(),
+            dedup: Some(DedupKey::new(target, NOTICE_DEDUP_SECS)),
+        }
+    }
+
+    fn remember(
+        &mut self,
+        input: &ConnectInput<'_>,
+        endpoint: String,
+        target: String,
+        runtime: &'static str,
+    ) {
+        if self.recent.len() >= RECENT_USES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(RuntimeUse {
+            ktime_ns: input.event.header.ktime_ns,
+            container_id: input.container_id.to_string(),
+            pid: input.event.header.tgid,
+            comm: comm(&input.event.header).into_owned(),
+            endpoint,
+            target,
+            runtime,
+        });
+    }
+}
+
+/// Finds which runtime socket, if any, `path` is for the connecting process.
+fn resolve(input: &ConnectInput<'_>, path: &str) -> Option<(RuntimeSocket, PathBuf)> {
+    let process_dir = input.proc_root.join(input.event.header.tgid.to_string());
+    let through_proc = if path.starts_with('/') {
+        resolve_in_root(&process_dir.join("root"), path)
+    } else {
+        Some(process_dir.join("cwd").join(path))
+    };
+    if let Some(meta) = through_proc.as_ref().and_then(|p| fs::metadata(p).ok()) {
+        let found = match_socket(input.sockets, meta.dev(), meta.ino());
+        return found.map(|s| (s.clone(), through_proc.unwrap_or_default()));
+    }
+    // The process is gone: map the path through the container's mounts.
+    let host = host_path(input.info?, path)?;
+    let meta = fs::metadata(&host).ok()?;
+    match_socket(input.sockets, meta.dev(), meta.ino()).map(|s| (s.clone(), host))
+}
+
+/// The host path behind a container path, through the container's bind mounts.
+pub fn host_path(info: &ContainerInfo, path: &str) -> Option<PathBuf> {
+    info.mounts
+        .iter()
+        .filter_map(|m| {
+            let dest = m.destination.trim_end_matches('/');
+            let rest = if path == dest {
+                Some("")
+            } else {
+                path.strip_prefix(dest).filter(|r| r.starts_with('/'))
+            };
+            rest.map(|rest| {
+                (
+                    dest.len(),
+                    format!("{}{}", m.source.trim_end_matches('/'), rest),
+                )
+            })
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, host)| PathBuf::from(host))
+}
+
+fn shim(input: &ConnectInput<'_>, name: &str) -> Finding {
+    let mut evidence = Map::new();
+    put(&mut evidence, "abstract_socket", format!("@{name}"));
+    Finding {
+        rule: SHIM_SOCKET,
+        title: "Container connected to a containerd-shim socket".to_string(),
+        severity: Severity::High,
+        technique: mitre::ESCAPE_TO_HOST,
+        container_id: Some(input.container_id.to_string()),
+        process: Some(process(input)),
+        evidence,
+        response: SHIM_RESPONSE.to_string(),
+        dedup: Some(DedupKey::new(name, NOTICE_DEDUP_SECS)),
+    }
+}
+
+fn pool(input: &ConnectInput<'_>, ip: IpAddr, port: u16) -> Finding {
+    let mut evidence = Map::new();
+    put(&mut evidence, "address", ip.to_string());
+    put(&mut evidence, "port", port);
+    Finding {
+        rule: POOL_CONNECTION,
+        title: format!("Container connected to a mining-pool port ({ip}:{port})"),
+        severity: Severity::Medium,
+        technique: mitre::RESOURCE_HIJACKING,
+        container_id: Some(input.container_id.to_string()),
+        process: Some(process(input)),
+        evidence,
+        response: POOL_RESPONSE.to_string(),
+        dedup: Some(DedupKey::new(format!("{ip}:{port}"), NOTICE_DEDUP_SECS)),
+    }
+}
+
+fn process(input: &ConnectInput<'_>) -> ProcessInfo {
+    let h = &input.event.header;
+    ProcessInfo {
+        pid: h.tgid,
+        ppid: h.ppid,
+        uid: h.uid,
+        comm: comm(h).into_owned(),
+        filename: String::new(),
+        argv: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::{fs::symlink, net::UnixListener};
+
+    use sensor_common::{kind, EventHeader, UNIX_PATH_LEN};
+
+    use super::*;
+    use crate::{docker::MountInfo, event::AF_UNIX, host::discover_runtime_sockets};
+
+    fn connect(path: &str, ktime: u64) -> ConnectEvent {
+        let mut e = ConnectEvent {
+            header: EventHeader {
+                kind: kind::CONNECT,
+                flags: 0,
+                ktime_ns: ktime,
+                cgroup_id: 1,
+                pid: 4242,
+                tgid: 4242,
+                ppid: 1,
+                uid: 0,
+                gid: 0,
+                mntns: 0,
+                comm: [0; 16],
+            },
+            fd: 3,
+            family: AF_UNIX,
+            port: 0,
+            addr: [0; 16],
+            path_len: path.len() as u32,
+            _pad: 0,
+            path: [0; UNIX_PATH_LEN],
+            _pad2: [0; 4],
+        };
+        e.path[..path.len()].copy_from_slice(path.as_bytes());
+        e
+    }
+
+    /// A fake host with a runtime socket and a fake /proc whose pid 4242 has `root` → `rootfs`.
+    struct Host {
+        base: PathBuf,
+        socket: PathBuf,
+        sockets: Vec<RuntimeSocket>,
+        proc_root: PathBuf,
+        _listener: UnixListener,
+    }
+
+    fn host(name: &str) -> Host {
+        let base = std::env::temp_dir().join(format!("sockrule-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(base.join("rootfs/run")).unwrap();
+        fs::create_dir_all(base.join("proc/4242")).unwrap();
+        let socket = base.join("daemon.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        // The container's view: the daemon socket under another name (a hard link stands in for
+        // a bind mount: same inode).
+        fs::hard_link(&socket, base.join("rootfs/run/app.sock")).unwrap();
+        symlink(base.join("rootfs"), base.join("proc/4242/root")).unwrap();
+        let sockets = discover_runtime_sockets(&socket);
+        Host {
+            proc_root: base.join("proc"),
+            base,
+            socket,
+            sockets,
+            _listener: listener,
+        }
+    }
+
+    #[test]
+    fn a_renamed_socket_is_recognised_by_inode_and_remembered() {
+        let h = host("renamed");
+        let mut rules = SocketRules::default();
+        let e = connect("/run/app.sock", 100);
+        let input = ConnectInput {
+            event: &e,
+            container_id: "c1",
+            info: None,
+            sockets: &h.sockets,
+            proc_root: &h.proc_root,
+        };
+        let finding = rules.on_connect(&input).expect("runtime socket");
+        assert_eq!(finding.rule, RUNTIME_SOCKET);
+        assert_eq!(finding.severity, Severity::Medium);
+        assert_eq!(
+            finding.evidence["host_socket"],
+            h.socket.display().to_string()
+        );
+        let uses: Vec<_> = rules.recent_uses(150, 1_000).collect();
+        assert_eq!(uses.len(), 1);
+        assert_eq!(uses[0].container_id, "c1");
+        assert_eq!(
+            rules.recent_uses(2_000, 1_000).count(),
+            0,
+            "outside the window"
+        );
+        fs::remove_dir_all(&h.base).unwrap();
+    }
+
+    #[test]
+    fn other_unix_sockets_are_ignored() {
+        let h = host("other");
+        let _other = UnixListener::bind(h.base.join("rootfs/run/db.sock")).unwrap();
+        let mut rules = SocketRules::default();
+        let e = connect("/run/db.sock", 1);
+        let input = ConnectInput {
+            event: &e,
+            container_id: "c1",
+            info: None,
+            sockets: &h.sockets,
+            proc_root: &h.proc_root,
+        };
+        assert!(rules.on_connect(&input).is_none());
+        // A socket merely *named* docker.sock is not the daemon.
+        let _fake = UnixListener::bind(h.base.join("rootfs/run/docker.sock")).unwrap();
+        let e = connect("/run/docker.sock", 2);
+        let input = ConnectInput {
+            event: &e,
+            container_id: "c1",
+            info: None,
+            sockets: &h.sockets,
+            proc_root: &h.proc_root,
+        };
+        assert!(rules.on_connect(&input).is_none());
+        fs::remove_dir_all(&h.base).unwrap();
+    }
+
+    #[test]
+    fn a_gone_process_is_resolved_through_the_mounts() {
+        let h = host("gone");
+        let info = ContainerInfo {
+            mounts: vec![MountInfo {
+                kind: "bind".into(),
+                source: h.socket.display().to_string(),
+                destination: "/x/api.sock".into(),
+                read_write: true,
+            }],
+            ..Default::default()
+        };
+        let mut rules = SocketRules::default();
+        let e = connect("/x/api.sock", 1);
+        let empty_proc = h.base.join("noproc");
+        let input = ConnectInput {
+            event: &e,
+            container_id: "c1",
+            info: Some(&info),
+            sockets: &h.sockets,
+            proc_root: &empty_proc,
+        };
+        assert!(rules.on_connect(&input).is_some());
+        fs::remove_dir_all(&h.base).unwrap();
+    }
+
+    #[test]
+    fn maps_paths_through_the_longest_mount() {
+        let info = ContainerInfo {
+            mounts: vec![
+                MountInfo {
+                    source: "/var/run".into(),
+                    destination: "/hostrun".into(),
+                    ..Default::default()
+                },
+                MountInfo {
+                    source: "/srv/x".into(),
+                    destination: "/hostrun/x".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            host_path(&info, "/hostrun/docker.sock"),
+            Some(PathBuf::from("/var/run/docker.sock"))
+        );
+        assert_eq!(
+            host_path(&info, "/hostrun/x/y"),
+            Some(PathBuf::from("/srv/x/y"))
+        );
+        assert_eq!(host_path(&info, "/hostrunner"), None);
+        assert_eq!(host_path(&info, "/tmp/s"), None);
+    }
+}
