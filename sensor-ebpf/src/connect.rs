@@ -8,15 +8,20 @@
 //! host object. Only unix, IPv4 and IPv6 addresses are sent.
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_user, generated::bpf_probe_read_user as probe_read_user_raw},
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_probe_read_user,
+        generated::bpf_probe_read_user as probe_read_user_raw,
+    },
     macros::tracepoint,
     programs::TracePointContext,
 };
-use sensor_common::{kind, loss_slot, ConnectEvent, UNIX_PATH_LEN};
+use sensor_common::{
+    kind, loss_slot, ConnectEvent, HOST_EXEC_PREFIXES, HOST_EXEC_PREFIX_LEN, UNIX_PATH_LEN,
+};
 
 use crate::{
-    maps::{count_loss, EVENTS},
-    task::{fill_header, subject},
+    maps::{count_loss, EVENTS, HOST_CONNECT_PATH},
+    task::{fill_header, subject, Subject},
 };
 
 const FD_OFFSET: usize = 16;
@@ -39,22 +44,75 @@ struct SockaddrIn6 {
     addr: [u8; 16],
 }
 
+/// A host process connecting to one of the runtime API sockets the agent listed. Host connects
+/// are otherwise dropped; these few let the agent see that a container creation right after came
+/// from a host client, not from a container.
+#[inline(always)]
+fn is_runtime_socket(addr: u64, addrlen: u64) -> bool {
+    let Ok(family) = (unsafe { bpf_probe_read_user(addr as *const u16) }) else {
+        return false;
+    };
+    if family != AF_UNIX || addrlen <= FAMILY_LEN {
+        return false;
+    }
+    let Ok(path) =
+        (unsafe { bpf_probe_read_user((addr + FAMILY_LEN) as *const [u8; HOST_EXEC_PREFIX_LEN]) })
+    else {
+        return false;
+    };
+    for index in 0..HOST_EXEC_PREFIXES {
+        let Some(known) = HOST_CONNECT_PATH.get(index) else {
+            return false;
+        };
+        if known.len == 0 {
+            return false;
+        }
+        if same_path(&path, &known.bytes, known.len) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `path` is exactly the first `len` bytes of `known`, NUL-terminated (or filling the buffer).
+#[inline(always)]
+fn same_path(
+    path: &[u8; HOST_EXEC_PREFIX_LEN],
+    known: &[u8; HOST_EXEC_PREFIX_LEN],
+    len: u32,
+) -> bool {
+    for i in 0..HOST_EXEC_PREFIX_LEN {
+        if i as u32 == len {
+            return path[i] == 0;
+        }
+        if path[i] != known[i] {
+            return false;
+        }
+    }
+    true
+}
+
 #[tracepoint]
 pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
     try_connect(&ctx).unwrap_or(0)
 }
 
 fn try_connect(ctx: &TracePointContext) -> Result<u32, i64> {
-    let Some(subject) = subject() else {
-        return Ok(0);
-    };
     let addr: u64 = unsafe { ctx.read_at(ADDR_OFFSET) }.map_err(i64::from)?;
+    let addrlen: u64 = unsafe { ctx.read_at(ADDRLEN_OFFSET) }.map_err(i64::from)?;
+    let subject = match subject() {
+        Some(subject) => subject,
+        None if is_runtime_socket(addr, addrlen) => Subject {
+            cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+            state: None,
+        },
+        None => return Ok(0),
+    };
     let family: u16 = unsafe { bpf_probe_read_user(addr as *const u16) }.map_err(i64::from)?;
     if family != AF_UNIX && family != AF_INET && family != AF_INET6 {
         return Ok(0);
     }
     let fd: u64 = unsafe { ctx.read_at(FD_OFFSET) }.map_err(i64::from)?;
-    let addrlen: u64 = unsafe { ctx.read_at(ADDRLEN_OFFSET) }.map_err(i64::from)?;
 
     let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
         count_loss(loss_slot::CONNECT);

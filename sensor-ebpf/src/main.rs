@@ -15,6 +15,7 @@ mod cgroup;
 mod connect;
 mod exec;
 mod maps;
+mod module;
 mod mount;
 mod namespace;
 mod open;

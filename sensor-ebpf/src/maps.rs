@@ -53,6 +53,11 @@ pub static CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig {
     _pad: 0,
 });
 
+/// Unix socket paths whose connection by a host process is sent to the agent: the container
+/// runtimes' API sockets, so a container creation can be told apart from a host client's.
+#[map]
+pub static HOST_CONNECT_PATH: Array<PathPrefix> = Array::with_max_entries(HOST_EXEC_PREFIXES, 0);
+
 /// Host paths whose execution by a host process is sent to the agent (container storage).
 #[map]
 pub static HOST_EXEC_PREFIX: Array<PathPrefix> = Array::with_max_entries(HOST_EXEC_PREFIXES, 0);

@@ -40,6 +40,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub docker_socket: Option<PathBuf>,
 
+    /// Configuration file (TOML): the allowlist of containers that may use a runtime API. See the
+    /// README for the format.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     /// Also send events of host processes (not in containers) to the rules.
     #[arg(long)]
     pub host_events: bool,

@@ -15,11 +15,13 @@ use std::{
 
 use log::{info, warn};
 use sensor_common::{
-    flags, kind, CgroupEvent, ConnectEvent, ExecEvent, MountEvent, NamespaceEvent,
+    flags, kind, CgroupEvent, ConnectEvent, ExecEvent, ModuleEvent, MountEvent, NamespaceEvent,
+    OpenEvent,
 };
 
 use crate::{
     cgroup::container_of,
+    config::Config,
     containers::Containers,
     detection::{Detection, Enrichment},
     docker::{ContainerInfo, DockerUpdate},
@@ -30,7 +32,7 @@ use crate::{
         dedup::{Deduper, Verdict},
         escape::{self, Creation},
         exec::{ExecInput, ExecRules},
-        mount, namespace, posture,
+        files, hostexec, module, mount, namespace, posture,
         socket::{ConnectInput, SocketRules},
         Finding,
     },
@@ -51,6 +53,8 @@ pub struct EngineStats {
     pub decode_errors: u64,
     pub detections: u64,
     pub folded: u64,
+    /// Findings silenced by the allowlist.
+    pub silenced: u64,
     /// Events from a cgroup the agent could not map to a container.
     pub unresolved: u64,
 }
@@ -76,6 +80,8 @@ pub struct EngineConfig {
     pub host: HostNamespaces,
     /// `/proc`, replaceable in tests.
     pub proc_root: PathBuf,
+    /// The allowlist.
+    pub config: Config,
 }
 
 pub struct Engine {
@@ -90,6 +96,8 @@ pub struct Engine {
     docker: DockerState,
     pending: VecDeque<Pending>,
     degraded_until: u64,
+    /// Reused buffer for the findings of one event.
+    findings: Vec<Finding>,
     pub stats: EngineStats,
 }
 
@@ -112,6 +120,7 @@ impl Engine {
             },
             pending: VecDeque::new(),
             degraded_until: 0,
+            findings: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -160,7 +169,8 @@ impl Engine {
             Event::Connect(e) => self.on_connect(e),
             Event::Mount(e) => self.on_mount(e),
             Event::Namespace(e) => self.on_namespace(e),
-            Event::Open(_) | Event::Module(_) => {}
+            Event::Open(e) => self.on_open(e),
+            Event::Module(e) => self.on_module(e),
         }
     }
 
@@ -199,6 +209,14 @@ impl Engine {
     fn on_exec(&mut self, e: &ExecEvent) {
         let h = &e.header;
         if h.flags & flags::HOST != 0 {
+            let finding = hostexec::on_host_exec(
+                e,
+                self.containers.all().map(|c| &**c),
+                &self.config.proc_root,
+            );
+            if let Some(finding) = finding {
+                self.emit(finding, h.ktime_ns);
+            }
             return;
         }
         let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
@@ -240,14 +258,39 @@ impl Engine {
             created_unix_ns,
             proc_root: &self.config.proc_root,
         };
-        if let Some(finding) = self.exec.on_exec(&input) {
+        let mut findings = std::mem::take(&mut self.findings);
+        self.exec.on_exec(&input, &mut findings);
+        for finding in findings.drain(..) {
             self.emit(finding, h.ktime_ns);
         }
+        self.findings = findings;
+    }
+
+    fn on_open(&mut self, e: &OpenEvent) {
+        let h = &e.header;
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        if let Some(finding) = files::on_open(e, &container_id, &self.config.proc_root) {
+            self.emit(finding, h.ktime_ns);
+        }
+    }
+
+    fn on_module(&mut self, e: &ModuleEvent) {
+        let h = &e.header;
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        let finding = module::on_syscall(e, &container_id);
+        self.emit(finding, h.ktime_ns);
     }
 
     fn on_connect(&mut self, e: &ConnectEvent) {
         let h = &e.header;
         if h.flags & flags::HOST != 0 {
+            self.socket.on_host_connect(e, &self.sockets);
             return;
         }
         let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
@@ -403,6 +446,15 @@ impl Engine {
     }
 
     fn emit_at(&mut self, finding: Finding, ktime_ns: u64, time_unix_ns: i64) {
+        let info = finding
+            .container_id
+            .as_deref()
+            .and_then(|id| self.containers.get(id))
+            .cloned();
+        let Some(finding) = self.config.config.adjust(finding, info.as_deref()) else {
+            self.stats.silenced += 1;
+            return;
+        };
         let container = finding.container_id.as_deref().unwrap_or("");
         let count = match &finding.dedup {
             Some(key) => match self.dedup.check(
@@ -426,6 +478,13 @@ impl Engine {
                 (Some(snapshot), enrichment)
             }
             None => (None, Enrichment::NotApplicable),
+        };
+        let enrichment = match (enrichment, finding.unresolved.is_empty()) {
+            (enrichment, true) => enrichment,
+            (Enrichment::Failed(reason), false) => {
+                Enrichment::Failed(format!("{reason}; {}", finding.unresolved.join("; ")))
+            }
+            (_, false) => Enrichment::Failed(finding.unresolved.join("; ")),
         };
         let waiting = matches!(enrichment, Enrichment::Failed(_)) && self.docker.connected;
         let detection = Detection {

@@ -349,10 +349,13 @@ mod tests {
 
     #[test]
     fn rejects_short_records() {
-        assert_eq!(decode(&[0u8; 10]).unwrap_err(), DecodeError::ShortHeader {
+        assert_eq!(
+            decode(&[0u8; 10]).unwrap_err(),
+            DecodeError::ShortHeader {
                 len: 10,
                 need: size_of::<EventHeader>()
-            });
+            }
+        );
         let record = as_bytes(&exec("/bin/true", &["true"]));
         let err = decode(&record[..record.len() - 1]).unwrap_err();
         assert!(
@@ -365,7 +368,10 @@ mod tests {
     fn rejects_unknown_kinds_and_bad_lengths() {
         let mut e = exec("/bin/true", &["true"]);
         e.header.kind = 9999;
-        assert_eq!(decode(&as_bytes(&e)).unwrap_err(), DecodeError::UnknownKind(9999));
+        assert_eq!(
+            decode(&as_bytes(&e)).unwrap_err(),
+            DecodeError::UnknownKind(9999)
+        );
 
         let mut e = exec("/bin/true", &["true"]);
         e.args_len = ARGS_LEN as u32 + 1;

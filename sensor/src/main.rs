@@ -4,6 +4,7 @@
 mod cgroup;
 mod cli;
 mod commands;
+mod config;
 mod containers;
 mod detection;
 mod docker;

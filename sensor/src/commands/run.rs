@@ -18,6 +18,7 @@ use tokio::{
 use crate::{
     cgroup,
     cli::{RunArgs, DEFAULT_DOCKER_SOCKET},
+    config::Config,
     docker::{self, DockerUpdate},
     engine::{Engine, EngineConfig},
     host::HostNamespaces,
@@ -48,14 +49,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => PathBuf::from(DEFAULT_DOCKER_SOCKET),
     };
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args, docker_socket))
+    runtime.block_on(serve(args, docker_socket, config))
 }
 
-async fn serve(args: RunArgs, docker_socket: PathBuf) -> anyhow::Result<()> {
+/// The runtime socket paths host clients use: the configured Docker socket and the usual
+/// spellings (the kernel compares the path exactly as the client passes it).
+fn host_connect_paths(docker_socket: &std::path::Path) -> Vec<String> {
+    let mut paths = vec![docker_socket.display().to_string()];
+    for usual in [
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        "/run/containerd/containerd.sock",
+    ] {
+        if !paths.iter().any(|p| p == usual) {
+            paths.push(usual.to_string());
+        }
+    }
+    paths.truncate(sensor_common::HOST_EXEC_PREFIXES as usize);
+    paths
+}
+
+async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow::Result<()> {
     let host = HostNamespaces::discover().context("reading the host's namespaces from /proc")?;
     let cgroup_root = cgroup::find_cgroup2_mount().context("finding the cgroup2 mount")?;
 
@@ -63,6 +85,7 @@ async fn serve(args: RunArgs, docker_socket: PathBuf) -> anyhow::Result<()> {
         host_events: args.host_events,
         ring_buffer_bytes: args.ring_buffer_size,
         host_exec_prefixes: HOST_EXEC_PREFIXES.iter().map(|p| p.to_string()).collect(),
+        host_connect_paths: host_connect_paths(&docker_socket),
     })?;
     let ring = probes.take_events()?;
     let loss_counters = probes.take_loss_counters()?;
@@ -78,6 +101,7 @@ async fn serve(args: RunArgs, docker_socket: PathBuf) -> anyhow::Result<()> {
             docker_socket: docker_socket.clone(),
             host,
             proc_root: PathBuf::from("/proc"),
+            config,
         },
         output.clone(),
     );

@@ -133,6 +133,8 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
     /// Host paths whose execution by host processes is reported (container storage).
     pub host_exec_prefixes: Vec<String>,
+    /// Runtime API socket paths whose connection by host processes is reported.
+    pub host_connect_paths: Vec<String>,
 }
 
 /// The loaded and attached programs.
@@ -215,7 +217,8 @@ impl Probes {
         if let Err(err) = aya_log::EbpfLogger::init(&mut ebpf) {
             debug!("kernel-side logging unavailable: {err}");
         }
-        set_host_prefixes(&mut ebpf, &options.host_exec_prefixes)?;
+        set_paths(&mut ebpf, "HOST_EXEC_PREFIX", &options.host_exec_prefixes)?;
+        set_paths(&mut ebpf, "HOST_CONNECT_PATH", &options.host_connect_paths)?;
 
         let mut probes = Probes {
             ebpf,
@@ -345,8 +348,8 @@ fn kernel_offsets() -> KernelOffsets {
     }
 }
 
-fn set_host_prefixes(ebpf: &mut Ebpf, prefixes: &[String]) -> Result<(), ProbeError> {
-    let name = "HOST_EXEC_PREFIX";
+/// Fills one of the path arrays the kernel compares against.
+fn set_paths(ebpf: &mut Ebpf, name: &'static str, prefixes: &[String]) -> Result<(), ProbeError> {
     let map = ebpf.map_mut(name).ok_or(ProbeError::MissingMap { name })?;
     let mut array: Array<&mut MapData, PathPrefix> =
         Array::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
@@ -357,7 +360,7 @@ fn set_host_prefixes(ebpf: &mut Ebpf, prefixes: &[String]) -> Result<(), ProbeEr
     {
         let bytes = prefix.as_bytes();
         if bytes.is_empty() || bytes.len() > HOST_EXEC_PREFIX_LEN {
-            warn!("host exec prefix {prefix:?} ignored: must be 1 to {HOST_EXEC_PREFIX_LEN} bytes");
+            warn!("{name} entry {prefix:?} ignored: must be 1 to {HOST_EXEC_PREFIX_LEN} bytes");
             continue;
         }
         let mut entry = PathPrefix {

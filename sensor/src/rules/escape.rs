@@ -20,24 +20,34 @@ pub const CONTAINER_CREATES_CONTAINER: &str = "container-created-by-container";
 
 /// How far back a runtime API use may be to count as the creator.
 pub const ATTRIBUTION_WINDOW_NS: u64 = 30 * 1_000_000_000;
-/// Slack for the conversion between Docker's wall-clock event time and kernel time.
-const CLOCK_SLACK_NS: u64 = 1_000_000_000;
+/// Slack for the conversion between Docker's wall-clock event time and kernel time. Small: the
+/// creating client connects before its request, so a later connection is someone else's.
+const CLOCK_SLACK_NS: u64 = 20_000_000;
 
-/// Host paths whose bind mount gives a container power over the host.
+/// Host paths whose bind mount gives a container power over the host even read-only (secrets,
+/// kernel interfaces, other containers' data).
 const SENSITIVE_PATHS: &[&str] = &[
     "/proc",
     "/sys",
     "/dev",
     "/etc",
     "/root",
-    "/boot",
-    "/lib/modules",
+    "/home",
     "/var/lib/docker",
     "/var/lib/containerd",
     "/var/lib/kubelet",
-    "/var/log",
-    "/home",
+];
+/// Host paths that matter when writable (binaries, boot files and modules the host will run).
+const SENSITIVE_WHEN_WRITABLE: &[&str] = &[
     "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/boot",
+    "/lib/modules",
+    "/var/log",
+    "/opt",
 ];
 /// Runtime sockets and the directories that hold them.
 const RUNTIME_PATHS: &[&str] = &[
@@ -81,21 +91,19 @@ pub fn dangers(info: &ContainerInfo) -> Vec<String> {
     if info.privileged {
         found.push("privileged".to_string());
     }
-    for bind in bind_sources(info) {
+    for (bind, writable) in bind_sources(info) {
+        let under = |paths: &[&str]| {
+            paths
+                .iter()
+                .any(|p| bind == *p || bind.starts_with(&format!("{p}/")))
+        };
         if bind == "/" {
             found.push("binds the host root (/)".to_string());
-        } else if RUNTIME_PATHS.contains(&bind.as_str())
-            || bind.ends_with(".sock")
-                && RUNTIME_PATHS
-                    .iter()
-                    .any(|p| bind.ends_with(p.rsplit('/').next().unwrap_or(p)))
-        {
+        } else if is_runtime_path(&bind) {
             found.push(format!("binds the runtime socket path {bind}"));
-        } else if SENSITIVE_PATHS
-            .iter()
-            .any(|p| bind == *p || bind.starts_with(&format!("{p}/")))
-        {
-            found.push(format!("binds sensitive host path {bind}"));
+        } else if under(SENSITIVE_PATHS) || (writable && under(SENSITIVE_WHEN_WRITABLE)) {
+            let access = if writable { "" } else { " (read-only)" };
+            found.push(format!("binds sensitive host path {bind}{access}"));
         }
     }
     for (mode, what) in [
@@ -131,29 +139,53 @@ pub fn dangers(info: &ContainerInfo) -> Vec<String> {
     found
 }
 
-/// Host sources of the container's bind mounts (from `Binds` and `Mounts`), deduplicated.
-fn bind_sources(info: &ContainerInfo) -> Vec<String> {
-    let mut sources: Vec<String> = info
-        .binds
-        .iter()
-        .filter_map(|b| b.split(':').next())
-        .filter(|s| s.starts_with('/'))
-        .chain(
-            info.mounts
+/// A runtime socket or a directory holding one.
+fn is_runtime_path(path: &str) -> bool {
+    RUNTIME_PATHS.contains(&path)
+        || (path.ends_with(".sock")
+            && RUNTIME_PATHS
                 .iter()
-                .filter(|m| m.kind == "bind")
-                .map(|m| m.source.as_str()),
-        )
-        .map(|s| {
-            if s == "/" {
-                s.to_string()
-            } else {
-                s.trim_end_matches('/').to_string()
-            }
+                .any(|p| p.ends_with(".sock") && path.ends_with(p.rsplit('/').next().unwrap_or(p))))
+}
+
+/// Host sources of the container's bind mounts (from `Binds` and `Mounts`) and whether they
+/// are writable, deduplicated.
+fn bind_sources(info: &ContainerInfo) -> Vec<(String, bool)> {
+    let from_binds = info.binds.iter().filter_map(|b| {
+        let mut parts = b.split(':');
+        let source = parts.next()?;
+        let writable = !parts
+            .nth(1)
+            .is_some_and(|options| options.split(',').any(|o| o == "ro"));
+        source.starts_with('/').then_some((source, writable))
+    });
+    let from_mounts = info
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "bind")
+        .map(|m| (m.source.as_str(), m.read_write));
+    let mut sources: Vec<(String, bool)> = from_binds
+        .chain(from_mounts)
+        .map(|(s, w)| {
+            (
+                if s == "/" {
+                    s.to_string()
+                } else {
+                    s.trim_end_matches('/').to_string()
+                },
+                w,
+            )
         })
         .collect();
     sources.sort();
-    sources.dedup();
+    // A source listed in both, or twice, counts once (writable if either says so).
+    sources.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 |= later.1;
+        }
+        same
+    });
     sources
 }
 
@@ -172,9 +204,15 @@ pub struct Creation<'a> {
 /// Judges a container creation.
 pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Finding> {
     let dangers = creation.info.map(dangers).unwrap_or_default();
-    let origin = sockets
+    // LIMITATION: Docker's events do not name the client, so the creator is the most recent
+    // runtime API client before the event (host clients included). A host client connecting in
+    // the few milliseconds between a container's connect and its create request would take the
+    // attribution; capturing the request itself on the socket would lift this.
+    let latest = sockets
         .recent_uses(creation.ktime_ns + CLOCK_SLACK_NS, ATTRIBUTION_WINDOW_NS)
         .find(|u| u.container_id != creation.id);
+    let host_client = latest.filter(|u| u.container_id.is_empty());
+    let origin = latest.filter(|u| !u.container_id.is_empty());
 
     let mut evidence = Map::new();
     put(&mut evidence, "created_container", created_json(creation));
@@ -183,6 +221,13 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
     }
     if let Some(error) = creation.error {
         put(&mut evidence, "created_container_inspect_error", error);
+    }
+    if let Some(host) = host_client {
+        put(
+            &mut evidence,
+            "client",
+            json!({ "host_process": host.comm, "pid": host.pid, "socket": host.endpoint }),
+        );
     }
     let name = if creation.name.is_empty() {
         creation.id
@@ -259,6 +304,10 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
         evidence,
         response: response.to_string(),
         dedup: Some(DedupKey::new(creation.id, 3600)),
+        unresolved: creation
+            .error
+            .map(|err| vec![format!("created container {}: {err}", creation.id)])
+            .unwrap_or_default(),
     })
 }
 
@@ -318,7 +367,7 @@ mod tests {
             "privileged",
             "host root (/)",
             "runtime socket path /var/run/docker.sock",
-            "sensitive host path /etc/ssl",
+            "sensitive host path /etc/ssl (read-only)",
             "host pid namespace",
             "SYS_ADMIN",
             "seccomp=unconfined",
@@ -330,6 +379,36 @@ mod tests {
         assert!(
             !found.contains("/srv/data") && !found.contains("NET_BIND_SERVICE"),
             "{found}"
+        );
+    }
+
+    #[test]
+    fn binaries_matter_only_when_writable() {
+        let ro = ContainerInfo {
+            binds: vec!["/usr/local/bin/docker:/usr/local/bin/tool:ro".into()],
+            ..Default::default()
+        };
+        assert!(dangers(&ro).is_empty(), "{:?}", dangers(&ro));
+        let rw = ContainerInfo {
+            binds: vec!["/usr/local/bin:/hostbin".into()],
+            ..Default::default()
+        };
+        assert_eq!(dangers(&rw), ["binds sensitive host path /usr/local/bin"]);
+        let both = ContainerInfo {
+            binds: vec!["/usr:/u:ro".into()],
+            mounts: vec![MountInfo {
+                kind: "bind".into(),
+                source: "/usr".into(),
+                destination: "/u".into(),
+                read_write: true,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            dangers(&both).len(),
+            1,
+            "one source counts once: {:?}",
+            dangers(&both)
         );
     }
 

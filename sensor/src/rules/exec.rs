@@ -28,6 +28,7 @@ use sensor_common::ExecEvent;
 pub const CRYPTOMINER: &str = "cryptominer";
 pub const DROPPED_EXECUTABLE: &str = "dropped-executable";
 pub const FILELESS: &str = "fileless-execution";
+pub const DECODED_PAYLOAD: &str = "decoded-payload-executed";
 
 /// Arguments looked at per exec (the kernel sends at most `ARGS_LEN` bytes anyway).
 const MAX_ARGS: usize = 64;
@@ -37,6 +38,13 @@ const HISTORY_PER_CONTAINER: usize = 16;
 const HISTORY_CONTAINERS: usize = 4096;
 /// Repeats of the same rule, container and file within this window fold into one detection.
 const DEDUP_SECS: u64 = 300;
+
+/// A decoder and a shell fed from stdin, children of the same parent this close together, are
+/// one pipeline: `echo … | base64 -d | sh`.
+const PIPELINE_NS: u64 = 2_000_000_000;
+/// How long after a decoded stager a dropped executable is linked to it.
+const STAGER_LINK_NS: u64 = 60_000_000_000;
+const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
 
 const DOWNLOADERS: &[&str] = &[
     "wget",
@@ -59,6 +67,10 @@ const MINER_RESPONSE: &str = "Pause the container (docker pause) rather than rem
 const DROPPED_RESPONSE: &str = "Pause the container (docker pause) instead of removing it; keep \
     the binary for analysis (docker cp <container>:<path>, or the layer path in the evidence); \
     check the download source and what else the container wrote (docker diff).";
+const DECODED_RESPONSE: &str = "A shell ran a script that arrived encoded. Pause the \
+    container, recover the encoded text from the parent process's command line or the container \
+    logs, decode it, and follow what it fetched or started (see other detections of this \
+    container).";
 const FILELESS_RESPONSE: &str =
     "Pause the container (docker pause) to keep the in-memory payload; \
     capture the process memory (/proc/<pid>/mem or a core dump) before stopping anything; look for \
@@ -85,15 +97,33 @@ pub struct ExecInput<'a> {
     pub proc_root: &'a Path,
 }
 
+/// One half of a decode-and-run pipeline.
+#[derive(Clone, Debug)]
+struct PipelineStep {
+    ktime_ns: u64,
+    ppid: u32,
+    decoder: bool,
+    argv: String,
+}
+
+/// What the exec rules remember about one container.
+#[derive(Default)]
+struct ContainerHistory {
+    transfers: VecDeque<Transfer>,
+    pipeline: VecDeque<PipelineStep>,
+    /// The last decoded stager: when, and the decoder's command line.
+    stager: Option<(u64, String)>,
+}
+
 /// State of the exec rules.
 #[derive(Default)]
 pub struct ExecRules {
-    history: HashMap<String, VecDeque<Transfer>>,
+    history: HashMap<String, ContainerHistory>,
 }
 
 impl ExecRules {
-    /// Judges one exec in a container.
-    pub fn on_exec(&mut self, input: &ExecInput<'_>) -> Option<Finding> {
+    /// Judges one exec in a container; findings are appended to `out`.
+    pub fn on_exec(&mut self, input: &ExecInput<'_>, out: &mut Vec<Finding>) {
         let mut argv = [""; MAX_ARGS];
         let mut argc = 0;
         for arg in input.event.arg_strs().take(MAX_ARGS) {
@@ -102,9 +132,16 @@ impl ExecRules {
         }
         let argv = &argv[..argc];
         let filename = crate::event::text(&input.event.filename, input.event.filename_len);
-        let tool = basename(argv.first().copied().unwrap_or(&filename));
+        let tool = tool_name(&filename, argv);
 
         self.remember(input, tool, argv);
+        if let Some(finding) = self.pipeline(input, tool, argv, &filename) {
+            out.push(finding);
+        }
+        let process = || process_info(input.event, &filename, argv);
+        if let Some(finding) = super::module::on_tool(tool, argv, process, input.container_id) {
+            out.push(finding);
+        }
 
         let lookup = Lookup {
             pid: input.event.header.tgid,
@@ -112,6 +149,7 @@ impl ExecRules {
             upper_dir: input.info.and_then(|i| i.upper_dir.as_deref()),
             created_unix_ns: input.created_unix_ns,
             proc_root: input.proc_root,
+            mounts: input.info.map_or(&[], |i| i.mounts.as_slice()),
         };
         let mut executed = origin::origin(&lookup);
         let mut script = None;
@@ -127,7 +165,75 @@ impl ExecRules {
                 }
             }
         }
-        self.judge(input, &filename, argv, executed, script)
+        if let Some(finding) = self.judge(input, &filename, argv, executed, script) {
+            out.push(finding);
+        }
+    }
+
+    /// Pairs a decoder with a stdin-fed shell started by the same parent.
+    fn pipeline(
+        &mut self,
+        input: &ExecInput<'_>,
+        tool: &str,
+        argv: &[&str],
+        filename: &str,
+    ) -> Option<Finding> {
+        let decoder = is_decoder(tool, argv);
+        let shell = SHELLS.contains(&tool) && reads_stdin(argv);
+        if !decoder && !shell {
+            return None;
+        }
+        let h = &input.event.header;
+        let history = self.history_mut(input.container_id);
+        let partner = history.pipeline.iter().position(|step| {
+            step.decoder != decoder
+                && step.ppid == h.ppid
+                && h.ktime_ns.abs_diff(step.ktime_ns) <= PIPELINE_NS
+        });
+        let this = PipelineStep {
+            ktime_ns: h.ktime_ns,
+            ppid: h.ppid,
+            decoder,
+            argv: argv.join(" "),
+        };
+        let Some(index) = partner else {
+            if history.pipeline.len() >= HISTORY_PER_CONTAINER {
+                history.pipeline.pop_front();
+            }
+            history.pipeline.push_back(this);
+            return None;
+        };
+        let partner = history.pipeline.remove(index)?;
+        let (decoder_step, shell_step) = if decoder {
+            (this, partner)
+        } else {
+            (partner, this)
+        };
+        history.stager = Some((h.ktime_ns, decoder_step.argv.clone()));
+
+        let mut evidence = Map::new();
+        put(&mut evidence, "decoder", decoder_step.argv);
+        put(&mut evidence, "shell", shell_step.argv);
+        put(&mut evidence, "parent_pid", h.ppid);
+        Some(Finding {
+            rule: DECODED_PAYLOAD,
+            title: "Container piped a decoded payload into a shell".to_string(),
+            severity: Severity::High,
+            technique: mitre::DEOBFUSCATE,
+            container_id: Some(input.container_id.to_string()),
+            process: Some(process_info(input.event, filename, argv)),
+            evidence,
+            response: DECODED_RESPONSE.to_string(),
+            dedup: Some(DedupKey::new(format!("ppid:{}", h.ppid), DEDUP_SECS)),
+            unresolved: Vec::new(),
+        })
+    }
+
+    fn history_mut(&mut self, container_id: &str) -> &mut ContainerHistory {
+        if self.history.len() >= HISTORY_CONTAINERS && !self.history.contains_key(container_id) {
+            self.history.clear();
+        }
+        self.history.entry(container_id.to_string()).or_default()
     }
 
     fn judge(
@@ -203,8 +309,12 @@ impl ExecRules {
                     FILELESS_RESPONSE,
                 )
             }
-            Origin::Image | Origin::Unknown(_) => {
-                if !indicators.is_miner() {
+            Origin::Image | Origin::Mounted { .. } | Origin::Unknown(_) => {
+                // `sh -c '<script>'` carries the miner's arguments in its script; the miner's own
+                // exec is judged when it happens.
+                let shell_script =
+                    SHELLS.contains(&tool_name(filename, argv)) && argv.get(1) == Some(&"-c");
+                if !indicators.is_miner() || shell_script {
                     return None;
                 }
                 if let Origin::Unknown(reason) = &executed {
@@ -229,6 +339,18 @@ impl ExecRules {
                 transfers.iter().map(transfer_json).collect::<Vec<Value>>(),
             );
         }
+        let stager = self
+            .history
+            .get(input.container_id)
+            .and_then(|h| h.stager.as_ref())
+            .filter(|(at, _)| input.event.header.ktime_ns.saturating_sub(*at) <= STAGER_LINK_NS);
+        if let Some((at, decoder)) = stager {
+            put(
+                &mut evidence,
+                "decoded_stager",
+                json!({ "decoder": decoder, "ktime_ns": at }),
+            );
+        }
         let dedup = DedupKey::new(file_path, DEDUP_SECS);
         Some(Finding {
             rule,
@@ -240,6 +362,7 @@ impl ExecRules {
             evidence,
             response: response.to_string(),
             dedup: Some(dedup),
+            unresolved: Vec::new(),
         })
     }
 
@@ -254,15 +377,7 @@ impl ExecRules {
         };
         let Some(mut transfer) = transfer else { return };
         transfer.ktime_ns = input.event.header.ktime_ns;
-        if self.history.len() >= HISTORY_CONTAINERS
-            && !self.history.contains_key(input.container_id)
-        {
-            self.history.clear();
-        }
-        let list = self
-            .history
-            .entry(input.container_id.to_string())
-            .or_default();
+        let list = &mut self.history_mut(input.container_id).transfers;
         if list.len() >= HISTORY_PER_CONTAINER {
             list.pop_front();
         }
@@ -275,7 +390,8 @@ impl ExecRules {
             return Vec::new();
         };
         let name = basename(path);
-        list.iter()
+        list.transfers
+            .iter()
             .filter(|t| {
                 let by_output = t
                     .output
@@ -330,9 +446,38 @@ pub fn process_info(event: &ExecEvent, filename: &str, argv: &[&str]) -> Process
     }
 }
 
+/// The program's name: argv[0]'s last component, else the file name's.
+fn tool_name<'a>(filename: &'a str, argv: &[&'a str]) -> &'a str {
+    basename(argv.first().copied().unwrap_or(filename))
+}
+
 /// The last path component.
 pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// `base64 -d`, `base32 --decode`, `openssl base64 -d`, `xxd -r`, `uudecode`.
+fn is_decoder(tool: &str, argv: &[&str]) -> bool {
+    let has = |flag: &str| argv.iter().skip(1).any(|a| *a == flag);
+    match tool {
+        "base64" | "base32" | "basenc" => has("-d") || has("--decode") || has("-D"),
+        "openssl" => argv.iter().any(|a| a.contains("base64")) && has("-d"),
+        "xxd" => has("-r"),
+        "uudecode" => true,
+        _ => false,
+    }
+}
+
+/// A shell that reads its script from stdin: `sh`, `sh -s`, `bash -`.
+fn reads_stdin(argv: &[&str]) -> bool {
+    match argv.get(1) {
+        None => true,
+        Some(arg) => {
+            *arg == "-s"
+                || *arg == "-"
+                || (arg.starts_with('-') && !arg.contains('c') && argv.len() == 2)
+        }
+    }
 }
 
 /// `sh /tmp/x.sh` → `/tmp/x.sh`; `sh -c '…'` → none.
@@ -476,13 +621,16 @@ mod tests {
     }
 
     fn run(rules: &mut ExecRules, f: &Fixture, e: &ExecEvent) -> Option<Finding> {
-        rules.on_exec(&ExecInput {
+        let mut out = Vec::new();
+        let input = ExecInput {
             event: e,
             container_id: &f.info.id,
             info: Some(&f.info),
             created_unix_ns: 1,
             proc_root: &f.proc_root,
-        })
+        };
+        rules.on_exec(&input, &mut out);
+        out.pop()
     }
 
     #[test]
@@ -582,6 +730,13 @@ mod tests {
             &event("/bin/sh", &["sh", "-c", "echo hi"], 1)
         )
         .is_none());
+        let launcher = [
+            "sh",
+            "-c",
+            "/tmp/x -o stratum+tcp://192.0.2.1:3333 --donate-level 1",
+        ];
+        let launched = run(&mut rules, &f, &event("/bin/sh", &launcher, 1));
+        assert!(launched.is_none(), "the shell is not the miner");
         let miner = run(
             &mut rules,
             &f,
@@ -607,6 +762,77 @@ mod tests {
         let mut rules = ExecRules::default();
         let finding = run(&mut rules, &f, &event("/dev/fd/3", &["payload"], 1)).unwrap();
         assert_eq!((finding.rule, finding.technique.id), (FILELESS, "T1620"));
+    }
+
+    fn with_ppid(mut e: ExecEvent, ppid: u32) -> ExecEvent {
+        e.header.ppid = ppid;
+        e
+    }
+
+    #[test]
+    fn a_decoder_piped_into_a_shell_is_a_stager_in_either_exec_order() {
+        let f = fixture("stager");
+        let mut rules = ExecRules::default();
+        let shell = with_ppid(event("/proc/self/exe", &["sh"], 1_000), 77);
+        assert!(run(&mut rules, &f, &shell).is_none());
+        let decoder = with_ppid(event("/proc/self/exe", &["base64", "-d"], 2_000), 77);
+        let finding = run(&mut rules, &f, &decoder).unwrap();
+        assert_eq!(
+            (finding.rule, finding.severity, finding.technique.id),
+            (DECODED_PAYLOAD, Severity::High, "T1140")
+        );
+        assert_eq!(finding.evidence["decoder"], "base64 -d");
+
+        // The payload's dropped binary is linked to the stager.
+        fs::write(f.upper.join("tmp/p"), b"x").unwrap();
+        let dropped = run(&mut rules, &f, &event("/tmp/p", &["/tmp/p"], 3_000)).unwrap();
+        assert_eq!(dropped.evidence["decoded_stager"]["decoder"], "base64 -d");
+    }
+
+    #[test]
+    fn unrelated_decodes_and_shells_are_not_stagers() {
+        let f = fixture("nostager");
+        let mut rules = ExecRules::default();
+        assert!(run(
+            &mut rules,
+            &f,
+            &with_ppid(event("/bin/base64", &["base64", "-d", "key.b64"], 1), 5)
+        )
+        .is_none());
+        // Another parent, and a shell with a script: neither pairs.
+        assert!(run(&mut rules, &f, &with_ppid(event("/bin/sh", &["sh"], 2), 6)).is_none());
+        assert!(run(
+            &mut rules,
+            &f,
+            &with_ppid(event("/bin/sh", &["sh", "-c", "echo"], 3), 5)
+        )
+        .is_none());
+        // Same parent but seconds later.
+        assert!(run(
+            &mut rules,
+            &f,
+            &with_ppid(event("/bin/sh", &["sh"], 10_000_000_000), 5)
+        )
+        .is_none());
+        assert!(run(
+            &mut rules,
+            &f,
+            &with_ppid(event("/bin/base64", &["base64", "file"], 4), 6)
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn module_tools_are_reported() {
+        let f = fixture("module");
+        let mut rules = ExecRules::default();
+        let finding = run(
+            &mut rules,
+            &f,
+            &event("/bin/insmod", &["insmod", "/tmp/x.ko"], 1),
+        )
+        .unwrap();
+        assert_eq!(finding.rule, super::super::module::MODULE_LOAD);
     }
 
     #[test]

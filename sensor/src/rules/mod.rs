@@ -7,7 +7,10 @@
 pub mod dedup;
 pub mod escape;
 pub mod exec;
+pub mod files;
+pub mod hostexec;
 pub mod miner;
+pub mod module;
 pub mod mount;
 pub mod namespace;
 pub mod origin;
@@ -33,6 +36,9 @@ pub struct Finding {
     /// Repeats of the same rule, container and object within the window fold into one
     /// detection; `None` never folds.
     pub dedup: Option<DedupKey>,
+    /// What could not be resolved beyond the actor container (e.g. a created container that was
+    /// gone before it could be inspected); reported in `enrichment`.
+    pub unresolved: Vec<String>,
 }
 
 /// What makes two findings "the same" for deduplication.
@@ -86,6 +92,12 @@ pub const CATALOG: &[RuleInfo] = &[
         summary: "a container executes a program from a file descriptor or memfd (no file on disk)",
     },
     RuleInfo {
+        id: exec::DECODED_PAYLOAD,
+        severity: "high",
+        technique: "T1140",
+        summary: "a decoder (base64 -d, xxd -r, …) piped into a shell: an encoded stager",
+    },
+    RuleInfo {
         id: socket::RUNTIME_SOCKET,
         severity: "medium",
         technique: "T1611",
@@ -132,6 +144,24 @@ pub const CATALOG: &[RuleInfo] = &[
         severity: "high",
         technique: "T1611",
         summary: "a container mounts a file system (runtime set-up mounts excluded)",
+    },
+    RuleInfo {
+        id: files::ESCAPE_FILE_WRITE,
+        severity: "critical",
+        technique: "T1611",
+        summary: "a container opens release_agent, core_pattern, modprobe, uevent_helper or binfmt_misc for writing",
+    },
+    RuleInfo {
+        id: hostexec::HOST_EXEC,
+        severity: "critical",
+        technique: "T1611",
+        summary: "the host executes a file from a container's writable layer (release_agent/core_pattern payloads)",
+    },
+    RuleInfo {
+        id: module::MODULE_LOAD,
+        severity: "high",
+        technique: "T1547.006",
+        summary: "a container loads a kernel module (insmod/modprobe; init_module syscalls where traceable)",
     },
     RuleInfo {
         id: namespace::HOST_NAMESPACE,

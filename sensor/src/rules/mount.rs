@@ -153,6 +153,7 @@ pub fn on_mount(event: &MountEvent, container_id: &str) -> Finding {
             },
             BURST_SECS,
         )),
+        unresolved: Vec::new(),
     }
 }
 

@@ -66,7 +66,8 @@ pub fn check(input: NamespaceInput<'_>, host: &HostNamespaces) -> Option<Finding
         process: Some(process),
         evidence,
         response: RESPONSE.to_string(),
-        dedup: Some(DedupKey::new(format!("pid:{}", h.tgid), 600)),
+        dedup: Some(DedupKey::new("host-mount-namespace", 600)),
+        unresolved: Vec::new(),
     })
 }
 

@@ -7,6 +7,7 @@
 //! unreachable, another storage driver), the file is looked at through `/proc/<pid>/root` and
 //! counts as written when its inode changed after the container was created.
 
+use crate::docker::MountInfo;
 use std::{
     fs,
     os::unix::fs::{FileTypeExt, MetadataExt},
@@ -36,8 +37,10 @@ pub enum Origin {
     Fileless { target: String },
     /// The file was deleted after it was executed.
     Deleted { exe: String },
-    /// Part of the image, or of a volume or bind mount.
+    /// Part of the image.
     Image,
+    /// On a volume or bind mount, not in the container's own layer.
+    Mounted { destination: String },
     /// Could not be determined; the reason says why.
     Unknown(String),
 }
@@ -53,6 +56,9 @@ pub struct Lookup<'a> {
     pub created_unix_ns: i64,
     /// `/proc`, replaceable in tests.
     pub proc_root: &'a Path,
+    /// Where the container has volumes and bind mounts: files there are not in its layer, even
+    /// though the runtime leaves an empty placeholder in the layer for a file bind mount.
+    pub mounts: &'a [MountInfo],
 }
 
 /// Symlink hops followed inside a container path.
@@ -69,6 +75,11 @@ pub fn origin(lookup: &Lookup<'_>) -> Origin {
         Ok(path) => path,
         Err(reason) => return Origin::Unknown(reason),
     };
+    if let Some(destination) = mounted_at(lookup.mounts, &path) {
+        return Origin::Mounted {
+            destination: destination.to_string(),
+        };
+    }
     let found = match lookup.upper_dir {
         Some(upper) => in_upper_dir(upper, &path),
         None => changed_since(lookup, &path),
@@ -81,6 +92,20 @@ pub fn origin(lookup: &Lookup<'_>) -> Origin {
         Some(exe) if exe.ends_with(" (deleted)") => Origin::Deleted { exe },
         _ => Origin::Image,
     }
+}
+
+/// The mount destination `path` is on, if any.
+fn mounted_at<'a>(mounts: &'a [MountInfo], path: &str) -> Option<&'a str> {
+    mounts
+        .iter()
+        .map(|m| m.destination.trim_end_matches('/'))
+        .find(|d| {
+            !d.is_empty()
+                && (path == *d
+                    || path
+                        .strip_prefix(d)
+                        .is_some_and(|rest| rest.starts_with('/')))
+        })
 }
 
 /// `/dev/fd/N`, `/proc/self/fd/N`, `/proc/<pid>/fd/N`: what execveat with an empty path and
@@ -263,6 +288,7 @@ mod tests {
             upper_dir: upper,
             created_unix_ns: 1,
             proc_root,
+            mounts: &[],
         }
     }
 
@@ -290,6 +316,35 @@ mod tests {
         };
         assert_eq!(file.path, "/tmp/m");
         fs::remove_dir_all(&upper).unwrap();
+    }
+
+    #[test]
+    fn bind_mount_placeholders_in_the_upper_dir_are_not_written_files() {
+        let upper = scratch("upper-bind");
+        fs::create_dir_all(upper.join("usr/local/bin")).unwrap();
+        fs::write(upper.join("usr/local/bin/tool"), b"").unwrap();
+        let proc_root = scratch("proc-bind");
+        let mounts = ["/usr/local/bin/tool", "/data/"].map(|d| MountInfo {
+            destination: d.into(),
+            ..Default::default()
+        });
+        let mut l = lookup("/usr/local/bin/tool", Some(&upper), &proc_root);
+        l.mounts = &mounts;
+        assert_eq!(
+            origin(&l),
+            Origin::Mounted {
+                destination: "/usr/local/bin/tool".into()
+            }
+        );
+        l.filename = "/data/x/run.sh";
+        assert_eq!(
+            origin(&l),
+            Origin::Mounted {
+                destination: "/data".into()
+            }
+        );
+        l.filename = "/database";
+        assert_eq!(origin(&l), Origin::Image);
     }
 
     #[test]

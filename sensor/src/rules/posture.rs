@@ -37,6 +37,7 @@ pub fn assess(info: &ContainerInfo) -> Option<Finding> {
         evidence,
         response: RESPONSE.to_string(),
         dedup: Some(DedupKey::new("posture", 24 * 3600)),
+        unresolved: Vec::new(),
     })
 }
 

@@ -55,6 +55,7 @@ const POOL_RESPONSE: &str = "Look at the process making the connection (evidence
 #[derive(Clone, Debug)]
 pub struct RuntimeUse {
     pub ktime_ns: u64,
+    /// The container that used the API; empty for a host process.
     pub container_id: String,
     pub pid: u32,
     pub comm: String,
@@ -97,6 +98,42 @@ impl SocketRules {
             }
             _ => None,
         }
+    }
+
+    /// Records a host process's connection to a runtime socket, so that a container creation
+    /// that follows is attributed to the host client rather than to a container.
+    pub fn on_host_connect(&mut self, event: &ConnectEvent, sockets: &[RuntimeSocket]) {
+        // The agent's own Docker client connects for every inspect; it creates nothing.
+        if event.header.tgid == std::process::id() {
+            return;
+        }
+        let SocketAddress::Unix(path) = socket_address(event) else {
+            return;
+        };
+        let Ok(meta) = fs::metadata(&path) else {
+            return;
+        };
+        let Some(socket) = match_socket(sockets, meta.dev(), meta.ino()) else {
+            return;
+        };
+        let target = socket.path.display().to_string();
+        let runtime = socket.runtime;
+        self.push(RuntimeUse {
+            ktime_ns: event.header.ktime_ns,
+            container_id: String::new(),
+            pid: event.header.tgid,
+            comm: comm(&event.header).into_owned(),
+            endpoint: path,
+            target,
+            runtime,
+        });
+    }
+
+    fn push(&mut self, runtime_use: RuntimeUse) {
+        if self.recent.len() >= RECENT_USES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(runtime_use);
     }
 
     /// Runtime API uses at or before `ktime_ns` and no older than `window_ns`, newest first.
@@ -156,6 +193,7 @@ impl SocketRules {
                 socket.path.display().to_string(),
                 NOTICE_DEDUP_SECS,
             )),
+            unresolved: Vec::new(),
         })
     }
 
@@ -175,6 +213,7 @@ impl SocketRules {
             evidence,
             response: SOCKET_RESPONSE.to_string(),
             dedup: Some(DedupKey::new(target, NOTICE_DEDUP_SECS)),
+            unresolved: Vec::new(),
         }
     }
 
@@ -185,10 +224,7 @@ impl SocketRules {
         target: String,
         runtime: &'static str,
     ) {
-        if self.recent.len() >= RECENT_USES {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(RuntimeUse {
+        self.push(RuntimeUse {
             ktime_ns: input.event.header.ktime_ns,
             container_id: input.container_id.to_string(),
             pid: input.event.header.tgid,
@@ -253,6 +289,7 @@ fn shim(input: &ConnectInput<'_>, name: &str) -> Finding {
         evidence,
         response: SHIM_RESPONSE.to_string(),
         dedup: Some(DedupKey::new(name, NOTICE_DEDUP_SECS)),
+        unresolved: Vec::new(),
     }
 }
 
@@ -270,6 +307,7 @@ fn pool(input: &ConnectInput<'_>, ip: IpAddr, port: u16) -> Finding {
         evidence,
         response: POOL_RESPONSE.to_string(),
         dedup: Some(DedupKey::new(format!("{ip}:{port}"), NOTICE_DEDUP_SECS)),
+        unresolved: Vec::new(),
     }
 }
 

@@ -1,0 +1,182 @@
+//! Writes to the kernel's escape hatches: files that make the kernel run a program of the
+//! writer's choosing on the host (cgroup v1 `release_agent`, `core_pattern` pipes, the `modprobe`
+//! and uevent helpers, binfmt_misc handlers). The kernel only sends opens for writing whose last
+//! path component is one of these names; this rule checks the full path.
+
+use std::{fs, path::Path};
+
+use serde_json::Map;
+
+use super::{origin::normalize, put, DedupKey, Finding};
+use crate::{
+    detection::{mitre, ProcessInfo, Severity},
+    event::{comm, text},
+};
+use sensor_common::OpenEvent;
+
+pub const ESCAPE_FILE_WRITE: &str = "escape-file-write";
+
+const RESPONSE: &str = "The kernel runs the program named in this file as root on the host. \
+    Pause the container, read back the file's value (cat it on the host), restore it, and look \
+    for the payload the value points to (often in the container's writable layer).";
+
+/// What writing a path does, if it is one of the hatches.
+fn hatch(path: &str) -> Option<(&'static str, Severity)> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name {
+        "release_agent" => Some((
+            "cgroup v1 release_agent: run on the host when a cgroup empties",
+            Severity::Critical,
+        )),
+        "notify_on_release" => Some((
+            "cgroup v1 notify_on_release: arms the release_agent",
+            Severity::High,
+        )),
+        _ if path.ends_with("/kernel/core_pattern") => Some((
+            "core_pattern: a '|' value runs a program on the host at every crash",
+            Severity::Critical,
+        )),
+        _ if path.ends_with("/kernel/modprobe") => Some((
+            "modprobe helper: run on the host when the kernel wants a module",
+            Severity::Critical,
+        )),
+        _ if path.ends_with("/kernel/hotplug") || path.ends_with("/kernel/uevent_helper") => {
+            Some((
+                "uevent helper: run on the host at every device event",
+                Severity::Critical,
+            ))
+        }
+        _ if path.ends_with("/binfmt_misc/register") => Some((
+            "binfmt_misc handler: runs for matching executables, also on the host",
+            Severity::Critical,
+        )),
+        _ => None,
+    }
+}
+
+/// Judges an open-for-write of a watched name in a container.
+pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Option<Finding> {
+    let h = &event.header;
+    let raw = text(&event.path, event.path_len);
+    let path = if raw.starts_with('/') {
+        normalize(&raw)
+    } else {
+        let cwd = fs::read_link(proc_root.join(h.tgid.to_string()).join("cwd")).ok();
+        match cwd {
+            Some(cwd) => normalize(&format!("{}/{raw}", cwd.display())),
+            // Only the unmistakable names are judged without a directory.
+            None => format!("?/{raw}"),
+        }
+    };
+    let (what, severity) = hatch(&path)?;
+    let mut evidence = Map::new();
+    put(&mut evidence, "path", path.clone());
+    if path != raw {
+        put(&mut evidence, "path_as_opened", raw.as_ref());
+    }
+    put(&mut evidence, "effect", what);
+    put(
+        &mut evidence,
+        "open_flags",
+        format!("0x{:x}", event.open_flags),
+    );
+    Some(Finding {
+        rule: ESCAPE_FILE_WRITE,
+        title: format!("Container opened {path} for writing"),
+        severity,
+        technique: mitre::ESCAPE_TO_HOST,
+        container_id: Some(container_id.to_string()),
+        process: Some(ProcessInfo {
+            pid: h.tgid,
+            ppid: h.ppid,
+            uid: h.uid,
+            comm: comm(h).into_owned(),
+            filename: String::new(),
+            argv: Vec::new(),
+        }),
+        evidence,
+        response: RESPONSE.to_string(),
+        dedup: Some(DedupKey::new(path, 60)),
+        unresolved: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use sensor_common::{kind, EventHeader, PATH_LEN};
+
+    use super::*;
+
+    fn open(path: &str) -> OpenEvent {
+        let mut e = OpenEvent {
+            header: EventHeader {
+                kind: kind::OPEN_WRITE,
+                flags: 0,
+                ktime_ns: 1,
+                cgroup_id: 1,
+                pid: 3,
+                tgid: 3,
+                ppid: 1,
+                uid: 0,
+                gid: 0,
+                mntns: 0,
+                comm: [0; 16],
+            },
+            open_flags: 0o1101,
+            path_len: path.len() as u32,
+            path: [0; PATH_LEN],
+        };
+        e.path[..path.len()].copy_from_slice(path.as_bytes());
+        e
+    }
+
+    fn judge(path: &str) -> Option<Finding> {
+        on_open(&open(path), "c", Path::new("/nonexistent-proc"))
+    }
+
+    #[test]
+    fn escape_hatches_are_reported() {
+        let f = judge("/tmp/cg/release_agent").unwrap();
+        assert_eq!(
+            (f.rule, f.severity, f.technique.id),
+            (ESCAPE_FILE_WRITE, Severity::Critical, "T1611")
+        );
+        assert_eq!(
+            judge("/tmp/cg/x/notify_on_release").unwrap().severity,
+            Severity::High
+        );
+        for critical in [
+            "/proc/sys/kernel/core_pattern",
+            "/proc/sys/kernel/modprobe",
+            "/sys/kernel/uevent_helper",
+            "/proc/sys/kernel/hotplug",
+            "/proc/sys/fs/binfmt_misc/register",
+            "/host/proc/sys/kernel/core_pattern",
+        ] {
+            assert_eq!(
+                judge(critical).unwrap().severity,
+                Severity::Critical,
+                "{critical}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_names_elsewhere_are_ignored() {
+        for benign in [
+            "/usr/local/bin/modprobe",
+            "/tmp/core_pattern",
+            "/app/register",
+            "/srv/hotplug",
+        ] {
+            assert!(judge(benign).is_none(), "{benign}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_without_a_directory_keep_the_unmistakable_names() {
+        let f = judge("release_agent").unwrap();
+        assert_eq!(f.evidence["path"], "?/release_agent");
+        assert!(judge("core_pattern").is_none());
+    }
+}

@@ -1,0 +1,74 @@
+//! B3: ordinary container life must not raise anything of medium severity or above. A canary at
+//! the end proves the sensor was watching the whole time.
+
+use std::fs;
+
+use sensor_e2e::{
+    canary, docker, severity_rank, test_image, text, token, Scope, Sensor, TempDir,
+    DETECTION_TIMEOUT,
+};
+
+/// Asserts that a docker call succeeded, with its stderr otherwise.
+fn ok(what: &str, output: std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+}
+
+#[test]
+fn ordinary_container_life_is_quiet() {
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let image = test_image();
+    let ids = TempDir::new("cid");
+    // Every container's id, so detections count even when Docker enrichment failed.
+    let mut watched: Vec<(String, String)> = Vec::new();
+
+    // A one-shot container; --cidfile gives its id although --rm removes it.
+    let once = scope.name("once");
+    let cidfile = ids.path().join(token(6));
+    let cid_arg = cidfile.display().to_string();
+    ok(
+        "run --rm true",
+        docker::run_rm(&once, &["--cidfile", &cid_arg, &image, "true"]),
+    );
+    watched.push((once, fs::read_to_string(&cidfile).expect("cidfile")));
+
+    // A long-running service that gets exec'd into.
+    let service = scope.name("service");
+    let id = docker::run_detached(&service, &[&image, "sleep", "120"]);
+    ok("exec true", docker::exec(&service, &["true"]));
+    ok(
+        "exec sh -c",
+        docker::exec(&service, &["sh", "-c", "ls /tmp; cat /etc/passwd"]),
+    );
+    watched.push((service, id));
+
+    // A shell loop running image binaries.
+    let looper = scope.name("loop");
+    let script = "for i in 1 2 3; do /bin/true; done";
+    let id = docker::run_detached(&looper, &[&image, "/bin/sh", "-c", script]);
+    docker::wait_exited(&looper, std::time::Duration::from_secs(30));
+    watched.push((looper, id));
+
+    // Events are handled in order, so once the canary's detection is out, all of the above was
+    // seen and judged.
+    canary::trigger(&scope, &[]).expect(&sensor, DETECTION_TIMEOUT);
+
+    for (name, id) in &watched {
+        let loud: Vec<String> = sensor
+            .detections()
+            .into_iter()
+            .filter(|d| {
+                let about = sensor_e2e::is_about_container(d, name)
+                    || sensor_e2e::is_about_container(d, id.trim());
+                about && severity_rank(text(d, "severity")) >= severity_rank("medium")
+            })
+            .map(|d| d.to_string())
+            .collect();
+        assert!(loud.is_empty(), "{name} raised:\n{}", loud.join("\n"));
+    }
+}
