@@ -15,7 +15,7 @@
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_cgroup_id,
+        bpf_get_current_cgroup_id, bpf_probe_read_kernel,
         generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
     },
     macros::tracepoint,
@@ -131,8 +131,26 @@ fn is_usermode_helper() -> bool {
 }
 
 /// True when `filename` starts with one of the configured host prefixes.
+///
+/// Every host exec passes here, so the first eight bytes are compared with one 8-byte read; the
+/// name is only copied when they match a prefix (for ordinary host programs they never do).
 #[inline(always)]
 fn under_host_prefix(filename: *const u8) -> bool {
+    let Ok(head) = (unsafe { bpf_probe_read_kernel(filename as *const [u8; 8]) }) else {
+        return false;
+    };
+    let mut candidate = false;
+    for index in 0..HOST_EXEC_PREFIXES {
+        let Some(prefix) = HOST_EXEC_PREFIX.get(index) else {
+            break;
+        };
+        if prefix.len >= 8 && prefix.bytes[..8] == head {
+            candidate = true;
+        }
+    }
+    if !candidate {
+        return false;
+    }
     let mut name = [0u8; HOST_EXEC_PREFIX_LEN];
     let read = unsafe {
         bpf_probe_read_kernel_str(

@@ -232,13 +232,13 @@ impl<'a> Iterator for ArgIter<'a> {
     }
 }
 
-/// Address of a connect event.
+/// Address of a connect event, borrowed from the record (no allocation for valid UTF-8).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SocketAddress {
+pub enum SocketAddress<'a> {
     /// A unix socket path as the process named it.
-    Unix(String),
+    Unix(Cow<'a, str>),
     /// An abstract unix socket name (without the leading NUL).
-    Abstract(String),
+    Abstract(Cow<'a, str>),
     Ip(IpAddr, u16),
     Unnamed,
 }
@@ -248,19 +248,15 @@ pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
 
 /// The address a connect event targets.
-pub fn socket_address(e: &ConnectEvent) -> SocketAddress {
+pub fn socket_address(e: &ConnectEvent) -> SocketAddress<'_> {
     match e.family {
         AF_UNIX => {
             let len = (e.path_len as usize).min(UNIX_PATH_LEN);
             let path = &e.path[..len];
             match path.first() {
                 None => SocketAddress::Unnamed,
-                Some(0) => {
-                    let name = &path[1..];
-                    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-                    SocketAddress::Abstract(String::from_utf8_lossy(&name[..end]).into_owned())
-                }
-                Some(_) => SocketAddress::Unix(text(path, len as u32).into_owned()),
+                Some(0) => SocketAddress::Abstract(text(&path[1..], len as u32 - 1)),
+                Some(_) => SocketAddress::Unix(text(path, len as u32)),
             }
         }
         AF_INET => {

@@ -10,6 +10,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     fs,
+    hash::{Hash, Hasher},
     net::IpAddr,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
@@ -78,7 +79,9 @@ pub struct ConnectInput<'a> {
 /// State of the connect rules.
 #[derive(Default)]
 pub struct SocketRules {
-    resolved: HashMap<(String, String), (u64, Option<RuntimeSocket>)>,
+    /// (cgroup id, hash of the path) -> (when resolved, the runtime socket it is, if any). Keyed
+    /// without allocation: a container may connect hundreds of thousands of times a second.
+    resolved: HashMap<(u64, u64), (u64, Option<RuntimeSocket>)>,
     recent: VecDeque<RuntimeUse>,
 }
 
@@ -110,7 +113,7 @@ impl SocketRules {
         let SocketAddress::Unix(path) = socket_address(event) else {
             return;
         };
-        let Ok(meta) = fs::metadata(&path) else {
+        let Ok(meta) = fs::metadata(path.as_ref()) else {
             return;
         };
         let Some(socket) = match_socket(sockets, meta.dev(), meta.ino()) else {
@@ -123,7 +126,7 @@ impl SocketRules {
             container_id: String::new(),
             pid: event.header.tgid,
             comm: comm(&event.header).into_owned(),
-            endpoint: path,
+            endpoint: path.into_owned(),
             target,
             runtime,
         });
@@ -151,7 +154,7 @@ impl SocketRules {
 
     fn unix(&mut self, input: &ConnectInput<'_>, path: &str) -> Option<Finding> {
         let now = input.event.header.ktime_ns;
-        let key = (input.container_id.to_string(), path.to_string());
+        let key = (input.event.header.cgroup_id, path_hash(path));
         let socket = match self.resolved.get(&key) {
             Some((at, socket)) if now.saturating_sub(*at) < RESOLVE_TTL_NS => socket.clone(),
             _ => {
@@ -234,6 +237,12 @@ impl SocketRules {
             runtime,
         });
     }
+}
+
+fn path_hash(path: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Finds which runtime socket, if any, `path` is for the connecting process.
