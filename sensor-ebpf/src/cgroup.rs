@@ -26,8 +26,6 @@ use crate::{
 
 /// Hierarchy id of cgroup2 (the "0::" line of /proc/self/cgroup); v1 hierarchies count from 1.
 const CGROUP2_HIERARCHY: i32 = 0;
-/// Hex digits of a container id: 64, tested below as `run >> 6`.
-
 const ROOT_OFFSET: usize = 8;
 const LEVEL_OFFSET: usize = 12;
 const ID_OFFSET: usize = 16;

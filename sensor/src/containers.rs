@@ -41,10 +41,6 @@ pub struct Containers {
 }
 
 impl Containers {
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
     pub fn cgroup_count(&self) -> usize {
         self.cgroups.len()
     }

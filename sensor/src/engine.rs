@@ -6,12 +6,7 @@
 //! about a container whose metadata is not known yet waits briefly (bounded) for the Docker
 //! event that is normally a few milliseconds behind.
 
-use std::{
-    collections::VecDeque,
-    fs,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{collections::VecDeque, fs, path::PathBuf, sync::Arc};
 
 use log::{info, warn};
 use sensor_common::{
@@ -63,6 +58,8 @@ pub struct EngineStats {
 #[derive(Clone, Debug)]
 struct DockerState {
     connected: bool,
+    /// `<version> (api <version>)` of the last daemon connected to.
+    version: Option<String>,
     reason: String,
     inventory_seen: bool,
 }
@@ -115,6 +112,7 @@ impl Engine {
             output,
             docker: DockerState {
                 connected: false,
+                version: None,
                 reason: "not connected yet".into(),
                 inventory_seen: false,
             },
@@ -132,6 +130,16 @@ impl Engine {
 
     pub fn container_count(&self) -> usize {
         self.containers.running().count()
+    }
+
+    /// Container cgroups the engine maps to containers.
+    pub fn cgroup_count(&self) -> usize {
+        self.containers.cgroup_count()
+    }
+
+    /// The Docker daemon's version, once connected.
+    pub fn docker_version(&self) -> Option<&str> {
+        self.docker.version.as_deref()
     }
 
     pub fn runtime_sockets(&self) -> &[RuntimeSocket] {
@@ -349,8 +357,13 @@ impl Engine {
     /// Handles news from the Docker watcher.
     pub fn on_docker(&mut self, update: DockerUpdate) {
         match update {
-            DockerUpdate::Connected { .. } => {
+            DockerUpdate::Connected {
+                version,
+                api_version,
+                ..
+            } => {
                 self.docker.connected = true;
+                self.docker.version = Some(format!("{version} (api {api_version})"));
                 self.refresh_sockets();
             }
             DockerUpdate::Inventory(list) => {
@@ -388,6 +401,7 @@ impl Engine {
             DockerUpdate::Destroyed { id } => {
                 self.containers.mark_gone(&id);
                 self.exec.forget_container(&id);
+                self.dedup.forget_container(&id);
             }
             DockerUpdate::Disconnected { reason } => {
                 self.docker.connected = false;
@@ -546,9 +560,5 @@ impl Engine {
         } else {
             format!("Docker unreachable: {}", self.docker.reason)
         }
-    }
-
-    pub fn proc_root(&self) -> &Path {
-        &self.config.proc_root
     }
 }

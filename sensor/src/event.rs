@@ -46,25 +46,6 @@ pub enum Event {
     Module(ModuleEvent),
 }
 
-impl Event {
-    pub fn header(&self) -> &EventHeader {
-        match self {
-            Event::CgroupMkdir(e) | Event::CgroupRmdir(e) => &e.header,
-            Event::Exec(e) => &e.header,
-            Event::Connect(e) => &e.header,
-            Event::Mount(e) => &e.header,
-            Event::Namespace(e) => &e.header,
-            Event::Open(e) => &e.header,
-            Event::Module(e) => &e.header,
-        }
-    }
-
-    /// Stable name of the event kind, for counters and logs.
-    pub fn kind_name(&self) -> &'static str {
-        kind_name(self.header().kind)
-    }
-}
-
 /// Name of a kind number.
 pub fn kind_name(kind: u32) -> &'static str {
     match kind {
@@ -173,28 +154,15 @@ pub fn comm(header: &EventHeader) -> Cow<'_, str> {
     text(&header.comm, header.comm.len() as u32)
 }
 
-/// Accessors that turn fixed buffers into views.
+/// Borrowed views of an exec event's buffers.
 pub trait ExecView {
-    fn filename(&self) -> Cow<'_, str>;
-    /// The arguments (argv[0] first). An argument cut by truncation is returned as far as it got.
-    fn args(&self) -> ArgIter<'_>;
-    /// The arguments as borrowed `&str` (an argument with invalid UTF-8 is cut at the first bad
-    /// byte), without allocating.
+    /// The arguments (argv[0] first) as `&str`, without allocating. An argument with invalid
+    /// UTF-8 is cut at the first bad byte; an argument cut by truncation is returned as far as
+    /// it got.
     fn arg_strs(&self) -> impl Iterator<Item = &str>;
 }
 
 impl ExecView for ExecEvent {
-    fn filename(&self) -> Cow<'_, str> {
-        text(&self.filename, self.filename_len)
-    }
-
-    fn args(&self) -> ArgIter<'_> {
-        let len = (self.args_len as usize).min(self.args.len());
-        ArgIter {
-            rest: &self.args[..len],
-        }
-    }
-
     fn arg_strs(&self) -> impl Iterator<Item = &str> {
         let len = (self.args_len as usize).min(self.args.len());
         let used = &self.args[..len];
@@ -206,29 +174,6 @@ impl ExecView for ExecEvent {
                 Ok(s) => s,
                 Err(err) => std::str::from_utf8(&part[..err.valid_up_to()]).unwrap_or(""),
             })
-    }
-}
-
-/// Iterator over NUL-separated arguments.
-pub struct ArgIter<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for ArgIter<'a> {
-    type Item = Cow<'a, str>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let end = self
-            .rest
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(self.rest.len());
-        let arg = String::from_utf8_lossy(&self.rest[..end]);
-        self.rest = self.rest.get(end + 1..).unwrap_or(&[]);
-        Some(arg)
     }
 }
 
@@ -321,9 +266,7 @@ mod tests {
         let Ok(Event::Exec(e)) = decode(&record) else {
             panic!("exec record did not decode");
         };
-        assert_eq!(e.filename(), "/bin/wget");
-        let args: Vec<_> = e.args().collect();
-        assert_eq!(args, ["wget", "-q", "http://x/m", "-O", "/tmp/m"]);
+        assert_eq!(text(&e.filename, e.filename_len), "/bin/wget");
         let strs: Vec<_> = e.arg_strs().collect();
         assert_eq!(strs, ["wget", "-q", "http://x/m", "-O", "/tmp/m"]);
         assert_eq!(comm(&e.header), "wget");
@@ -333,8 +276,6 @@ mod tests {
     fn truncated_argument_block_yields_the_partial_argument() {
         let mut e = exec("/tmp/m", &["m", "--donate-level"]);
         e.args_len = 5; // "m\0--d"
-        let args: Vec<_> = e.args().collect();
-        assert_eq!(args, ["m", "--d"]);
         assert_eq!(e.arg_strs().collect::<Vec<_>>(), ["m", "--d"]);
         e.args_len = 0;
         assert_eq!(e.arg_strs().count(), 0);

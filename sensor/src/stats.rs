@@ -46,9 +46,10 @@ impl Losses {
     /// Takes fresh totals; returns true when anything new was lost.
     pub fn update(&mut self, kernel: [u64; SLOTS], output_dropped: u64) -> bool {
         let mut new = false;
-        for slot in 0..SLOTS {
-            let delta = kernel[slot].saturating_sub(self.kernel[slot]);
-            self.unreported[slot] += delta;
+        for ((total, last), unreported) in kernel.iter().zip(&self.kernel).zip(&mut self.unreported)
+        {
+            let delta = total.saturating_sub(*last);
+            *unreported += delta;
             new |= delta > 0;
         }
         self.kernel = kernel;
@@ -109,7 +110,7 @@ impl Losses {
 }
 
 /// All counters as one JSON object.
-pub fn snapshot(engine: &EngineStats, losses: &Losses, containers: usize) -> Value {
+pub fn snapshot(engine: &EngineStats, losses: &Losses, containers: usize, cgroups: usize) -> Value {
     let lost: serde_json::Map<String, Value> = (0..SLOTS)
         .map(|s| {
             (
@@ -128,6 +129,8 @@ pub fn snapshot(engine: &EngineStats, losses: &Losses, containers: usize) -> Val
         "lost_events_total": losses.kernel_totals().iter().sum::<u64>(),
         "dropped_detections": losses.output_dropped(),
         "containers": containers,
+        "container_cgroups": cgroups,
+        "silenced_by_allowlist": engine.silenced,
     })
 }
 
@@ -175,8 +178,9 @@ mod tests {
     #[test]
     fn snapshot_names_every_counter() {
         let losses = Losses::new(4096);
-        let v = snapshot(&EngineStats::default(), &losses, 3);
+        let v = snapshot(&EngineStats::default(), &losses, 3, 4);
         assert_eq!(v["containers"], 3);
+        assert_eq!(v["container_cgroups"], 4);
         assert_eq!(v["lost_events"]["exec"], 0);
         assert_eq!(v["lost_events_total"], 0);
     }

@@ -23,7 +23,7 @@ use crate::{
     engine::{Engine, EngineConfig},
     host::HostNamespaces,
     output,
-    probes::{LossCounters, ProbeOptions, Probes},
+    probes::{HostExecPrefixes, LossCounters, ProbeOptions, Probes},
     stats::{self, Losses},
     timefmt::monotonic_ns,
 };
@@ -81,12 +81,15 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
     let host = HostNamespaces::discover().context("reading the host's namespaces from /proc")?;
     let cgroup_root = cgroup::find_cgroup2_mount().context("finding the cgroup2 mount")?;
 
+    let host_exec_prefixes: Vec<String> =
+        HOST_EXEC_PREFIXES.iter().map(|p| p.to_string()).collect();
     let mut probes = Probes::load(&ProbeOptions {
         host_events: args.host_events,
         ring_buffer_bytes: args.ring_buffer_size,
-        host_exec_prefixes: HOST_EXEC_PREFIXES.iter().map(|p| p.to_string()).collect(),
+        host_exec_prefixes: host_exec_prefixes.clone(),
         host_connect_paths: host_connect_paths(&docker_socket),
     })?;
+    let mut prefixes = probes.take_host_exec_prefixes(&host_exec_prefixes)?;
     let ring = probes.take_events()?;
     let loss_counters = probes.take_loss_counters()?;
     let mut filter = probes.take_cgroup_filter()?;
@@ -117,13 +120,14 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
 
     let (docker_tx, mut docker_rx) = mpsc::channel(DOCKER_QUEUE);
     tokio::spawn(docker::watch(docker_socket, docker_tx));
-    wait_for_inventory(&mut engine, &mut docker_rx).await;
+    wait_for_inventory(&mut engine, &mut prefixes, &mut docker_rx).await;
     info!(
-        "ready: probes={} containers={} container_cgroups={} runtime_sockets={} format={:?}",
+        "ready: probes={} containers={} container_cgroups={} runtime_sockets={} docker={} format={:?}",
         probes.attached.len(),
         engine.container_count(),
         existing.len(),
         engine.runtime_sockets().len(),
+        engine.docker_version().unwrap_or("unavailable"),
         args.format
     );
     if !probes.offsets_valid {
@@ -139,6 +143,7 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
         &loss_counters,
         &mut docker_rx,
         &output,
+        &mut prefixes,
     )
     .await;
 
@@ -156,7 +161,11 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
 
 /// Gives the Docker watcher a few seconds to deliver its first container list, so the sensor
 /// declares itself ready with names for the containers that already run.
-async fn wait_for_inventory(engine: &mut Engine, updates: &mut mpsc::Receiver<DockerUpdate>) {
+async fn wait_for_inventory(
+    engine: &mut Engine,
+    prefixes: &mut HostExecPrefixes,
+    updates: &mut mpsc::Receiver<DockerUpdate>,
+) {
     let deadline = tokio::time::Instant::now() + INVENTORY_WAIT;
     loop {
         match tokio::time::timeout_at(deadline, updates.recv()).await {
@@ -168,7 +177,7 @@ async fn wait_for_inventory(engine: &mut Engine, updates: &mut mpsc::Receiver<Do
                 if let DockerUpdate::Disconnected { reason } = &update {
                     warn!("docker unavailable, continuing without container names: {reason}");
                 }
-                engine.on_docker(update);
+                deliver(engine, prefixes, update);
                 if done {
                     return;
                 }
@@ -192,6 +201,7 @@ async fn event_loop(
     loss_counters: &LossCounters,
     docker_rx: &mut mpsc::Receiver<DockerUpdate>,
     output: &output::Output,
+    prefixes: &mut HostExecPrefixes,
 ) -> anyhow::Result<()> {
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring buffer) is dropped.
@@ -220,7 +230,7 @@ async fn event_loop(
                     guard.clear_ready();
                 }
             }
-            Some(update) = docker_rx.recv() => engine.on_docker(update),
+            Some(update) = docker_rx.recv() => deliver(engine, prefixes, update),
             _ = tick.tick() => {
                 if losses.update(loss_counters.read(), output.dropped()) {
                     engine.note_loss(monotonic_ns());
@@ -248,8 +258,29 @@ async fn event_loop(
     Ok(())
 }
 
+/// Hands a Docker update to the engine; a daemon whose storage is not under the default root
+/// gets its root added to the host exec prefixes the kernel watches.
+fn deliver(engine: &mut Engine, prefixes: &mut HostExecPrefixes, update: DockerUpdate) {
+    if let DockerUpdate::Connected { root_dir, .. } = &update {
+        if !root_dir.is_empty() {
+            let prefix = format!("{}/", root_dir.trim_end_matches('/'));
+            match prefixes.add(&prefix) {
+                Ok(true) => info!("watching host execs under docker root {prefix}"),
+                Ok(false) => {}
+                Err(err) => warn!("could not watch host execs under {prefix}: {err}"),
+            }
+        }
+    }
+    engine.on_docker(update);
+}
+
 fn report_stats(args: &RunArgs, engine: &Engine, losses: &Losses) {
-    let snapshot = stats::snapshot(&engine.stats, losses, engine.container_count());
+    let snapshot = stats::snapshot(
+        &engine.stats,
+        losses,
+        engine.container_count(),
+        engine.cgroup_count(),
+    );
     info!(
         "stats events={} detections={} folded={} lost={} dropped_detections={} decode_errors={}",
         snapshot["events"],

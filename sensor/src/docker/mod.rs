@@ -19,9 +19,8 @@
 //! [`container_info`] is the pure conversion from an inspect answer, usable on its own.
 
 mod convert;
-mod model;
+pub mod model;
 mod watch;
 
-pub use convert::{container_info, parse_rfc3339_ns};
-pub use model::{ContainerInfo, DockerUpdate, MountInfo};
+pub use model::{ContainerInfo, DockerUpdate};
 pub use watch::watch;

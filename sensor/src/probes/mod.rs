@@ -191,6 +191,36 @@ impl CgroupFilter {
     }
 }
 
+/// The host exec prefixes the kernel compares against, extendable at run time (Docker's root
+/// directory is only known once the agent reached Docker).
+pub struct HostExecPrefixes {
+    map: Array<MapData, PathPrefix>,
+    used: Vec<String>,
+}
+
+impl HostExecPrefixes {
+    /// Adds `prefix` if it is new and a slot is free; returns whether it was added.
+    pub fn add(&mut self, prefix: &str) -> Result<bool, MapError> {
+        let bytes = prefix.as_bytes();
+        let slot = self.used.len() as u32;
+        if self.used.iter().any(|p| p == prefix)
+            || slot >= HOST_EXEC_PREFIXES
+            || bytes.len() < 8
+            || bytes.len() > HOST_EXEC_PREFIX_LEN
+        {
+            return Ok(false);
+        }
+        let mut entry = PathPrefix {
+            len: bytes.len() as u32,
+            bytes: [0; HOST_EXEC_PREFIX_LEN],
+        };
+        entry.bytes[..bytes.len()].copy_from_slice(bytes);
+        self.map.set(slot, entry, 0)?;
+        self.used.push(prefix.to_string());
+        Ok(true)
+    }
+}
+
 impl Probes {
     /// Checks privileges, resolves kernel offsets, loads and attaches every program.
     pub fn load(options: &ProbeOptions) -> Result<Self, ProbeError> {
@@ -291,6 +321,25 @@ impl Probes {
             source,
         })?;
         Ok(LossCounters { map })
+    }
+
+    /// The host exec prefixes (can be taken once); `initial` are those set at load time.
+    pub fn take_host_exec_prefixes(
+        &mut self,
+        initial: &[String],
+    ) -> Result<HostExecPrefixes, ProbeError> {
+        let name = "HOST_EXEC_PREFIX";
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(ProbeError::MissingMap { name })?;
+        let map = Array::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+        let used = initial
+            .iter()
+            .take(HOST_EXEC_PREFIXES as usize)
+            .cloned()
+            .collect();
+        Ok(HostExecPrefixes { map, used })
     }
 
     /// The container cgroup filter (can be taken once).

@@ -86,6 +86,7 @@ impl Deduper {
         self.entries.retain(|(c, _, _), _| c != container);
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

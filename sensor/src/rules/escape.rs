@@ -344,7 +344,7 @@ fn origin_json(origin: &super::socket::RuntimeUse) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::MountInfo;
+    use crate::docker::model::MountInfo;
 
     #[test]
     fn lists_what_makes_a_container_dangerous() {

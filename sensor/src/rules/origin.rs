@@ -7,7 +7,7 @@
 //! unreachable, another storage driver), the file is looked at through `/proc/<pid>/root` and
 //! counts as written when its inode changed after the container was created.
 
-use crate::docker::MountInfo;
+use crate::docker::model::MountInfo;
 use std::{
     fs,
     os::unix::fs::{FileTypeExt, MetadataExt},

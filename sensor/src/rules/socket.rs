@@ -339,7 +339,7 @@ mod tests {
     use sensor_common::{kind, EventHeader, UNIX_PATH_LEN};
 
     use super::*;
-    use crate::{docker::MountInfo, event::AF_UNIX, host::discover_runtime_sockets};
+    use crate::{docker::model::MountInfo, event::AF_UNIX, host::discover_runtime_sockets};
 
     fn connect(path: &str, ktime: u64) -> ConnectEvent {
         let mut e = ConnectEvent {
