@@ -137,13 +137,6 @@ pub fn container_id(container: &str) -> String {
     inspect(container, "{{.Id}}")
 }
 
-/// Whether a container exists (in any state).
-pub fn exists(container: &str) -> bool {
-    docker_output(&["inspect", "--format", "{{.Id}}", container])
-        .status
-        .success()
-}
-
 /// Waits until the container is no longer running; fails the test after `timeout`.
 pub fn wait_exited(container: &str, timeout: Duration) {
     let stopped = poll(timeout, || {

@@ -212,9 +212,7 @@ pub fn is_about_container(detection: &Value, name_or_id: &str) -> bool {
     let name = text(detection, "container.name");
     let id = text(detection, "container.id");
     !name_or_id.is_empty()
-        && (name == name_or_id
-            || name.strip_prefix('/') == Some(name_or_id)
-            || (name_or_id.len() >= 12 && id.starts_with(name_or_id)))
+        && (name == name_or_id || (name_or_id.len() >= 12 && id.starts_with(name_or_id)))
 }
 
 /// Whether a string is a full container id (64 lowercase hex digits).

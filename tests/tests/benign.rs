@@ -59,14 +59,11 @@ fn ordinary_container_life_is_quiet() {
     canary::trigger(&scope, &[]).expect(&sensor, DETECTION_TIMEOUT);
 
     for (name, id) in &watched {
-        let loud: Vec<String> = sensor
-            .detections()
-            .into_iter()
-            .filter(|d| {
-                let about = sensor_e2e::is_about_container(d, name)
-                    || sensor_e2e::is_about_container(d, id.trim());
-                about && severity_rank(text(d, "severity")) >= severity_rank("medium")
-            })
+        let mut about = sensor.detections_for_container(name);
+        about.extend(sensor.detections_for_container(id.trim()));
+        let loud: Vec<String> = about
+            .iter()
+            .filter(|d| severity_rank(text(d, "severity")) >= severity_rank("medium"))
             .map(|d| d.to_string())
             .collect();
         assert!(loud.is_empty(), "{name} raised:\n{}", loud.join("\n"));

@@ -10,7 +10,7 @@ fn expect_escape(sensor: &Sensor, origin: &str, child: &str, bind: &str) -> Valu
         &format!("runtime-socket-escape creating {child}"),
         |d| {
             text(d, "rule") == "runtime-socket-escape"
-                && text(d, "evidence.created_container.name").trim_start_matches('/') == child
+                && text(d, "evidence.created_container.name") == child
         },
         DETECTION_TIMEOUT,
     );
