@@ -48,6 +48,11 @@ impl Output {
         }
     }
 
+    /// True once the writer thread has stopped (its output failed, e.g. a closed pipe).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Detections dropped so far because the writer fell behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

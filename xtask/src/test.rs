@@ -25,6 +25,11 @@ pub fn main(options: Options) -> Result<()> {
 
     let prereqs = step("prerequisites", prereqs::ensure)?;
     let sensor = step("release build", || build::build_sensor(&prereqs, true))?;
+    // Before the unit tests: the Docker watcher's tests talk to the real daemon.
+    step("docker engine", docker::ensure_engine)?;
+    step("static busybox", image::ensure_static_busybox)?;
+    step("test image", image::ensure_test_image)?;
+    step("tracefs", ensure_tracefs)?;
     if !options.e2e_only {
         step("unit tests", || unit_tests(&prereqs))?;
     }
@@ -32,10 +37,6 @@ pub fn main(options: Options) -> Result<()> {
         say!("all steps passed (--unit-only)");
         return Ok(());
     }
-    step("docker engine", docker::ensure_engine)?;
-    step("static busybox", image::ensure_static_busybox)?;
-    step("test image", image::ensure_test_image)?;
-    step("tracefs", ensure_tracefs)?;
     step("end-to-end tests", || {
         e2e_tests(&prereqs, &sensor, &options.e2e_args)
     })?;

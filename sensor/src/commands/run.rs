@@ -214,6 +214,7 @@ async fn event_loop(
     let mut losses = Losses::new(args.ring_buffer_size);
     let mut last_stats = Instant::now();
     let stats_every = Duration::from_secs(args.stats_interval);
+    let mut failure = None;
 
     loop {
         tokio::select! {
@@ -232,6 +233,11 @@ async fn event_loop(
             }
             Some(update) = docker_rx.recv() => deliver(engine, prefixes, update),
             _ = tick.tick() => {
+                if output.is_closed() {
+                    // Nobody can read detections any more: running on would be silent loss.
+                    failure = Some(anyhow::anyhow!("the detection output closed (stdout is gone); stopping"));
+                    break;
+                }
                 if losses.update(loss_counters.read(), output.dropped()) {
                     engine.note_loss(monotonic_ns());
                 }
@@ -255,7 +261,7 @@ async fn event_loop(
     losses.update(loss_counters.read(), output.dropped());
     losses.warn_if_due(true);
     report_stats(args, engine, &losses);
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// Hands a Docker update to the engine; a daemon whose storage is not under the default root
