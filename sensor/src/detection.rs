@@ -116,6 +116,20 @@ pub struct ProcessInfo {
     pub argv: Vec<String>,
 }
 
+impl ProcessInfo {
+    /// The process fields every event header carries (no file name or arguments).
+    pub fn of(header: &sensor_common::EventHeader) -> Self {
+        ProcessInfo {
+            pid: header.tgid,
+            ppid: header.ppid,
+            uid: header.uid,
+            comm: crate::event::comm(header).into_owned(),
+            filename: String::new(),
+            argv: Vec::new(),
+        }
+    }
+}
+
 /// One detection, ready for output.
 #[derive(Clone, Debug)]
 pub struct Detection {

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{put, socket::SocketRules, DedupKey, Finding};
+use super::{put, socket::SocketRules, Finding};
 use crate::{
     detection::{mitre, Severity},
     docker::ContainerInfo,
@@ -294,21 +294,19 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
         ),
         (None, true) => return None,
     };
-    Some(Finding {
-        rule,
-        title,
-        severity,
-        technique,
-        container_id,
-        process: None,
-        evidence,
-        response: response.to_string(),
-        dedup: Some(DedupKey::new(creation.id, 3600)),
-        unresolved: creation
-            .error
-            .map(|err| vec![format!("created container {}: {err}", creation.id)])
-            .unwrap_or_default(),
-    })
+    Some(
+        Finding::new(rule, severity, technique, title)
+            .container(container_id)
+            .evidence(evidence)
+            .response(response)
+            .dedup_by(creation.id, 3600)
+            .unresolved(
+                creation
+                    .error
+                    .map(|err| vec![format!("created container {}: {err}", creation.id)])
+                    .unwrap_or_default(),
+            ),
+    )
 }
 
 fn created_json(creation: &Creation<'_>) -> Value {

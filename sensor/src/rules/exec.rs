@@ -19,7 +19,6 @@ use super::{
 use crate::{
     detection::{mitre, ProcessInfo, Severity},
     docker::ContainerInfo,
-    event::comm,
     event::ExecView as _,
     timefmt::rfc3339,
 };
@@ -215,18 +214,19 @@ impl ExecRules {
         put(&mut evidence, "decoder", decoder_step.argv);
         put(&mut evidence, "shell", shell_step.argv);
         put(&mut evidence, "parent_pid", h.ppid);
-        Some(Finding {
-            rule: DECODED_PAYLOAD,
-            title: "Container piped a decoded payload into a shell".to_string(),
-            severity: Severity::High,
-            technique: mitre::DEOBFUSCATE,
-            container_id: Some(input.container_id.to_string()),
-            process: Some(process_info(input.event, filename, argv)),
-            evidence,
-            response: DECODED_RESPONSE.to_string(),
-            dedup: Some(DedupKey::new(format!("ppid:{}", h.ppid), DEDUP_SECS)),
-            unresolved: Vec::new(),
-        })
+        Some(
+            Finding::new(
+                DECODED_PAYLOAD,
+                Severity::High,
+                mitre::DEOBFUSCATE,
+                "Container piped a decoded payload into a shell".to_string(),
+            )
+            .in_container(input.container_id)
+            .process(process_info(input.event, filename, argv))
+            .evidence(evidence)
+            .response(DECODED_RESPONSE)
+            .dedup_by(format!("ppid:{}", h.ppid), DEDUP_SECS),
+        )
     }
 
     fn history_mut(&mut self, container_id: &str) -> &mut ContainerHistory {
@@ -352,18 +352,14 @@ impl ExecRules {
             );
         }
         let dedup = DedupKey::new(file_path, DEDUP_SECS);
-        Some(Finding {
-            rule,
-            title: title.to_string(),
-            severity,
-            technique,
-            container_id: Some(input.container_id.to_string()),
-            process: Some(process_info(input.event, filename, argv)),
-            evidence,
-            response: response.to_string(),
-            dedup: Some(dedup),
-            unresolved: Vec::new(),
-        })
+        Some(
+            Finding::new(rule, severity, technique, title.to_string())
+                .in_container(input.container_id)
+                .process(process_info(input.event, filename, argv))
+                .evidence(evidence)
+                .response(response)
+                .dedup_key(dedup),
+        )
     }
 
     /// Records downloads and chmods so later detections can explain a file.
@@ -437,12 +433,9 @@ fn transfer_json(t: &Transfer) -> Value {
 /// The process fields of a detection.
 pub fn process_info(event: &ExecEvent, filename: &str, argv: &[&str]) -> ProcessInfo {
     ProcessInfo {
-        pid: event.header.tgid,
-        ppid: event.header.ppid,
-        uid: event.header.uid,
-        comm: comm(&event.header).into_owned(),
         filename: filename.to_string(),
         argv: argv.iter().map(|a| a.to_string()).collect(),
+        ..ProcessInfo::of(&event.header)
     }
 }
 

@@ -7,10 +7,10 @@ use std::{fs, path::Path};
 
 use serde_json::Map;
 
-use super::{origin::normalize, put, DedupKey, Finding};
+use super::{origin::normalize, put, Finding};
 use crate::{
     detection::{mitre, ProcessInfo, Severity},
-    event::{comm, text},
+    event::text,
 };
 use sensor_common::OpenEvent;
 
@@ -80,25 +80,19 @@ pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Optio
         "open_flags",
         format!("0x{:x}", event.open_flags),
     );
-    Some(Finding {
-        rule: ESCAPE_FILE_WRITE,
-        title: format!("Container opened {path} for writing"),
-        severity,
-        technique: mitre::ESCAPE_TO_HOST,
-        container_id: Some(container_id.to_string()),
-        process: Some(ProcessInfo {
-            pid: h.tgid,
-            ppid: h.ppid,
-            uid: h.uid,
-            comm: comm(h).into_owned(),
-            filename: String::new(),
-            argv: Vec::new(),
-        }),
-        evidence,
-        response: RESPONSE.to_string(),
-        dedup: Some(DedupKey::new(path, 60)),
-        unresolved: Vec::new(),
-    })
+    Some(
+        Finding::new(
+            ESCAPE_FILE_WRITE,
+            severity,
+            mitre::ESCAPE_TO_HOST,
+            format!("Container opened {path} for writing"),
+        )
+        .in_container(container_id)
+        .process(ProcessInfo::of(h))
+        .evidence(evidence)
+        .response(RESPONSE)
+        .dedup_by(path, 60),
+    )
 }
 
 #[cfg(test)]

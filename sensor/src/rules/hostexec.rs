@@ -8,12 +8,12 @@ use std::{fs, path::Path};
 
 use serde_json::Map;
 
-use super::{origin::normalize, put, DedupKey, Finding};
+use super::{origin::normalize, put, Finding};
 use crate::{
     cgroup::container_of,
     detection::{mitre, ProcessInfo, Severity},
     docker::ContainerInfo,
-    event::{comm, text, ExecView as _},
+    event::{text, ExecView as _},
 };
 use sensor_common::{flags, ExecEvent};
 
@@ -84,25 +84,23 @@ pub fn on_host_exec<'a>(
         },
     );
     let argv: Vec<String> = event.arg_strs().map(str::to_string).collect();
-    Some(Finding {
-        rule: HOST_EXEC,
-        title: "Host executed a file from a container's writable layer".to_string(),
-        severity: Severity::Critical,
-        technique: mitre::ESCAPE_TO_HOST,
-        container_id: (!container_id.is_empty()).then_some(container_id),
-        process: Some(ProcessInfo {
-            pid: h.tgid,
-            ppid: h.ppid,
-            uid: h.uid,
-            comm: comm(h).into_owned(),
+    Some(
+        Finding::new(
+            HOST_EXEC,
+            Severity::Critical,
+            mitre::ESCAPE_TO_HOST,
+            "Host executed a file from a container's writable layer".to_string(),
+        )
+        .container((!container_id.is_empty()).then_some(container_id))
+        .process(ProcessInfo {
             filename: filename.clone(),
             argv,
-        }),
-        evidence,
-        response: RESPONSE.to_string(),
-        dedup: Some(DedupKey::new(filename, 60)),
-        unresolved: Vec::new(),
-    })
+            ..ProcessInfo::of(h)
+        })
+        .evidence(evidence)
+        .response(RESPONSE)
+        .dedup_by(filename, 60),
+    )
 }
 
 #[cfg(test)]

@@ -41,6 +41,72 @@ pub struct Finding {
     pub unresolved: Vec<String>,
 }
 
+impl Finding {
+    /// A finding with no container, process or evidence yet.
+    pub fn new(
+        rule: &'static str,
+        severity: Severity,
+        technique: Technique,
+        title: impl Into<String>,
+    ) -> Self {
+        Finding {
+            rule,
+            title: title.into(),
+            severity,
+            technique,
+            container_id: None,
+            process: None,
+            evidence: Map::new(),
+            response: String::new(),
+            dedup: None,
+            unresolved: Vec::new(),
+        }
+    }
+
+    /// The acting container.
+    pub fn in_container(mut self, container_id: &str) -> Self {
+        self.container_id = Some(container_id.to_string());
+        self
+    }
+
+    /// The acting container, if known.
+    pub fn container(mut self, container_id: Option<String>) -> Self {
+        self.container_id = container_id;
+        self
+    }
+
+    pub fn process(mut self, process: ProcessInfo) -> Self {
+        self.process = Some(process);
+        self
+    }
+
+    pub fn evidence(mut self, evidence: Map<String, Value>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    pub fn response(mut self, response: &str) -> Self {
+        self.response = response.to_string();
+        self
+    }
+
+    /// Folds repeats of the same `object` within `window_secs`.
+    pub fn dedup_by(mut self, object: impl Into<String>, window_secs: u64) -> Self {
+        self.dedup = Some(DedupKey::new(object, window_secs));
+        self
+    }
+
+    pub fn dedup_key(mut self, key: DedupKey) -> Self {
+        self.dedup = Some(key);
+        self
+    }
+
+    pub fn unresolved(mut self, unresolved: Vec<String>) -> Self {
+        self.unresolved = unresolved;
+        self
+    }
+}
+
 /// What makes two findings "the same" for deduplication.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DedupKey {

@@ -3,11 +3,8 @@
 
 use serde_json::Map;
 
-use super::{put, DedupKey, Finding};
-use crate::{
-    detection::{mitre, ProcessInfo, Severity},
-    event::comm,
-};
+use super::{put, Finding};
+use crate::detection::{mitre, ProcessInfo, Severity};
 use sensor_common::ModuleEvent;
 
 pub const MODULE_LOAD: &str = "kernel-module-load";
@@ -37,14 +34,7 @@ pub fn on_syscall(event: &ModuleEvent, container_id: &str) -> Finding {
     }
     finding(
         container_id,
-        ProcessInfo {
-            pid: h.tgid,
-            ppid: h.ppid,
-            uid: h.uid,
-            comm: comm(h).into_owned(),
-            filename: String::new(),
-            argv: Vec::new(),
-        },
+        ProcessInfo::of(h),
         evidence,
         Severity::Critical,
     )
@@ -81,18 +71,17 @@ fn finding(
     evidence: Map<String, serde_json::Value>,
     severity: Severity,
 ) -> Finding {
-    Finding {
-        rule: MODULE_LOAD,
-        title: "Container tried to load a kernel module".to_string(),
+    Finding::new(
+        MODULE_LOAD,
         severity,
-        technique: mitre::KERNEL_MODULES,
-        container_id: Some(container_id.to_string()),
-        process: Some(process),
-        evidence,
-        response: RESPONSE.to_string(),
-        dedup: Some(DedupKey::new("module", 60)),
-        unresolved: Vec::new(),
-    }
+        mitre::KERNEL_MODULES,
+        "Container tried to load a kernel module".to_string(),
+    )
+    .in_container(container_id)
+    .process(process)
+    .evidence(evidence)
+    .response(RESPONSE)
+    .dedup_by("module", 60)
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 
 use serde_json::Map;
 
-use super::{put, DedupKey, Finding};
+use super::{put, Finding};
 use crate::{
     detection::{mitre, ProcessInfo, Severity},
-    event::{comm, text},
+    event::text,
 };
 use sensor_common::{kind, MountEvent};
 
@@ -129,32 +129,24 @@ pub fn on_mount(event: &MountEvent, container_id: &str) -> Finding {
         format!("mounted {source} ({fstype}) on {target}")
     };
     let h = &event.header;
-    Finding {
-        rule: MOUNT,
-        title: format!("Container {what}"),
-        severity: Severity::High,
-        technique: mitre::ESCAPE_TO_HOST,
-        container_id: Some(container_id.to_string()),
-        process: Some(ProcessInfo {
-            pid: h.tgid,
-            ppid: h.ppid,
-            uid: h.uid,
-            comm: comm(h).into_owned(),
-            filename: String::new(),
-            argv: Vec::new(),
-        }),
-        evidence,
-        response: RESPONSE.to_string(),
-        dedup: Some(DedupKey::new(
-            if fsopen {
-                format!("fsopen:{fstype}")
-            } else {
-                format!("{source}->{target}")
-            },
-            BURST_SECS,
-        )),
-        unresolved: Vec::new(),
-    }
+    Finding::new(
+        MOUNT,
+        Severity::High,
+        mitre::ESCAPE_TO_HOST,
+        format!("Container {what}"),
+    )
+    .in_container(container_id)
+    .process(ProcessInfo::of(h))
+    .evidence(evidence)
+    .response(RESPONSE)
+    .dedup_by(
+        if fsopen {
+            format!("fsopen:{fstype}")
+        } else {
+            format!("{source}->{target}")
+        },
+        BURST_SECS,
+    )
 }
 
 #[cfg(test)]

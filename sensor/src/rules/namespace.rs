@@ -4,10 +4,9 @@
 
 use serde_json::Map;
 
-use super::{put, DedupKey, Finding};
+use super::{put, Finding};
 use crate::{
     detection::{mitre, ProcessInfo, Severity},
-    event::comm,
     host::HostNamespaces,
 };
 use sensor_common::EventHeader;
@@ -49,26 +48,20 @@ pub fn check(input: NamespaceInput<'_>, host: &HostNamespaces) -> Option<Finding
     if let Some(pid) = input.pidns {
         put(&mut evidence, "pid_namespace_is_host", pid == host.pid);
     }
-    let process = input.process.unwrap_or_else(|| ProcessInfo {
-        pid: h.tgid,
-        ppid: h.ppid,
-        uid: h.uid,
-        comm: comm(h).into_owned(),
-        filename: String::new(),
-        argv: Vec::new(),
-    });
-    Some(Finding {
-        rule: HOST_NAMESPACE,
-        title: "Process in a container joined the host's mount namespace".to_string(),
-        severity: Severity::Critical,
-        technique: mitre::ESCAPE_TO_HOST,
-        container_id: Some(input.container_id.to_string()),
-        process: Some(process),
-        evidence,
-        response: RESPONSE.to_string(),
-        dedup: Some(DedupKey::new("host-mount-namespace", 600)),
-        unresolved: Vec::new(),
-    })
+    let process = input.process.unwrap_or_else(|| ProcessInfo::of(h));
+    Some(
+        Finding::new(
+            HOST_NAMESPACE,
+            Severity::Critical,
+            mitre::ESCAPE_TO_HOST,
+            "Process in a container joined the host's mount namespace".to_string(),
+        )
+        .in_container(input.container_id)
+        .process(process)
+        .evidence(evidence)
+        .response(RESPONSE)
+        .dedup_by("host-mount-namespace", 600),
+    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use serde_json::Map;
 
-use super::{escape::dangers, put, DedupKey, Finding};
+use super::{escape::dangers, put, Finding};
 use crate::{
     detection::{mitre, Severity},
     docker::ContainerInfo,
@@ -23,22 +23,22 @@ pub fn assess(info: &ContainerInfo) -> Option<Finding> {
     let mut evidence = Map::new();
     put(&mut evidence, "dangers", dangers.clone());
     put(&mut evidence, "binds", info.binds.clone());
-    Some(Finding {
-        rule: POSTURE,
-        title: format!(
-            "Running container {} is exposed to escape ({})",
-            info.name,
-            dangers.join(", ")
-        ),
-        severity: Severity::Medium,
-        technique: mitre::ESCAPE_TO_HOST,
-        container_id: Some(info.id.clone()),
-        process: None,
-        evidence,
-        response: RESPONSE.to_string(),
-        dedup: Some(DedupKey::new("posture", 24 * 3600)),
-        unresolved: Vec::new(),
-    })
+    Some(
+        Finding::new(
+            POSTURE,
+            Severity::Medium,
+            mitre::ESCAPE_TO_HOST,
+            format!(
+                "Running container {} is exposed to escape ({})",
+                info.name,
+                dangers.join(", ")
+            ),
+        )
+        .container(Some(info.id.clone()))
+        .evidence(evidence)
+        .response(RESPONSE)
+        .dedup_by("posture", 24 * 3600),
+    )
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::{
 
 use serde_json::Map;
 
-use super::{miner::POOL_PORTS, origin::resolve_in_root, put, DedupKey, Finding};
+use super::{miner::POOL_PORTS, origin::resolve_in_root, put, Finding};
 use crate::{
     detection::{mitre, ProcessInfo, Severity},
     docker::ContainerInfo,
@@ -183,21 +183,19 @@ impl SocketRules {
         );
         put(&mut evidence, "runtime", socket.runtime);
         put(&mut evidence, "matched_by", "inode of the host socket");
-        Some(Finding {
-            rule: RUNTIME_SOCKET,
-            title: format!("Container connected to the {} API socket", socket.runtime),
-            severity: Severity::Medium,
-            technique: mitre::ESCAPE_TO_HOST,
-            container_id: Some(input.container_id.to_string()),
-            process: Some(process(input)),
-            evidence,
-            response: SOCKET_RESPONSE.to_string(),
-            dedup: Some(DedupKey::new(
-                socket.path.display().to_string(),
-                NOTICE_DEDUP_SECS,
-            )),
-            unresolved: Vec::new(),
-        })
+        Some(
+            Finding::new(
+                RUNTIME_SOCKET,
+                Severity::Medium,
+                mitre::ESCAPE_TO_HOST,
+                format!("Container connected to the {} API socket", socket.runtime),
+            )
+            .in_container(input.container_id)
+            .process(process(input))
+            .evidence(evidence)
+            .response(SOCKET_RESPONSE)
+            .dedup_by(socket.path.display().to_string(), NOTICE_DEDUP_SECS),
+        )
     }
 
     fn tcp(&mut self, input: &ConnectInput<'_>, ip: IpAddr, port: u16) -> Finding {
@@ -206,18 +204,17 @@ impl SocketRules {
         let mut evidence = Map::new();
         put(&mut evidence, "address", ip.to_string());
         put(&mut evidence, "port", port);
-        Finding {
-            rule: RUNTIME_TCP,
-            title: format!("Container connected to a Docker API port ({target})"),
-            severity: Severity::Medium,
-            technique: mitre::ESCAPE_TO_HOST,
-            container_id: Some(input.container_id.to_string()),
-            process: Some(process(input)),
-            evidence,
-            response: SOCKET_RESPONSE.to_string(),
-            dedup: Some(DedupKey::new(target, NOTICE_DEDUP_SECS)),
-            unresolved: Vec::new(),
-        }
+        Finding::new(
+            RUNTIME_TCP,
+            Severity::Medium,
+            mitre::ESCAPE_TO_HOST,
+            format!("Container connected to a Docker API port ({target})"),
+        )
+        .in_container(input.container_id)
+        .process(process(input))
+        .evidence(evidence)
+        .response(SOCKET_RESPONSE)
+        .dedup_by(target, NOTICE_DEDUP_SECS)
     }
 
     fn remember(
@@ -288,48 +285,39 @@ pub fn host_path(info: &ContainerInfo, path: &str) -> Option<PathBuf> {
 fn shim(input: &ConnectInput<'_>, name: &str) -> Finding {
     let mut evidence = Map::new();
     put(&mut evidence, "abstract_socket", format!("@{name}"));
-    Finding {
-        rule: SHIM_SOCKET,
-        title: "Container connected to a containerd-shim socket".to_string(),
-        severity: Severity::High,
-        technique: mitre::ESCAPE_TO_HOST,
-        container_id: Some(input.container_id.to_string()),
-        process: Some(process(input)),
-        evidence,
-        response: SHIM_RESPONSE.to_string(),
-        dedup: Some(DedupKey::new(name, NOTICE_DEDUP_SECS)),
-        unresolved: Vec::new(),
-    }
+    Finding::new(
+        SHIM_SOCKET,
+        Severity::High,
+        mitre::ESCAPE_TO_HOST,
+        "Container connected to a containerd-shim socket".to_string(),
+    )
+    .in_container(input.container_id)
+    .process(process(input))
+    .evidence(evidence)
+    .response(SHIM_RESPONSE)
+    .dedup_by(name, NOTICE_DEDUP_SECS)
 }
 
 fn pool(input: &ConnectInput<'_>, ip: IpAddr, port: u16) -> Finding {
     let mut evidence = Map::new();
     put(&mut evidence, "address", ip.to_string());
     put(&mut evidence, "port", port);
-    Finding {
-        rule: POOL_CONNECTION,
-        title: format!("Container connected to a mining-pool port ({ip}:{port})"),
-        severity: Severity::Medium,
-        technique: mitre::RESOURCE_HIJACKING,
-        container_id: Some(input.container_id.to_string()),
-        process: Some(process(input)),
-        evidence,
-        response: POOL_RESPONSE.to_string(),
-        dedup: Some(DedupKey::new(format!("{ip}:{port}"), NOTICE_DEDUP_SECS)),
-        unresolved: Vec::new(),
-    }
+    Finding::new(
+        POOL_CONNECTION,
+        Severity::Medium,
+        mitre::RESOURCE_HIJACKING,
+        format!("Container connected to a mining-pool port ({ip}:{port})"),
+    )
+    .in_container(input.container_id)
+    .process(process(input))
+    .evidence(evidence)
+    .response(POOL_RESPONSE)
+    .dedup_by(format!("{ip}:{port}"), NOTICE_DEDUP_SECS)
 }
 
 fn process(input: &ConnectInput<'_>) -> ProcessInfo {
     let h = &input.event.header;
-    ProcessInfo {
-        pid: h.tgid,
-        ppid: h.ppid,
-        uid: h.uid,
-        comm: comm(h).into_owned(),
-        filename: String::new(),
-        argv: Vec::new(),
-    }
+    ProcessInfo::of(h)
 }
 
 #[cfg(test)]
