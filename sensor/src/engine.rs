@@ -232,18 +232,18 @@ impl Engine {
             return;
         };
         let info = self.containers.get(&container_id).cloned();
-        let filename = text(&e.filename, e.filename_len);
-        let argv: Vec<&str> = e.arg_strs().take(16).collect();
-        let ns_input = namespace::NamespaceInput {
-            header: h,
-            container_id: &container_id,
-            seen_on: "exec",
-            mntns_before: None,
-            netns: None,
-            pidns: None,
-            process: Some(crate::rules::exec::process_info(e, &filename, &argv)),
-        };
         if h.mntns == self.config.host.mnt {
+            let filename = text(&e.filename, e.filename_len);
+            let argv: Vec<&str> = e.arg_strs().collect();
+            let ns_input = namespace::NamespaceInput {
+                header: h,
+                container_id: &container_id,
+                seen_on: "exec",
+                mntns_before: None,
+                netns: None,
+                pidns: None,
+                process: Some(crate::rules::exec::process_info(e, &filename, &argv)),
+            };
             if let Some(finding) = namespace::check(ns_input, &self.config.host) {
                 self.emit(finding, h.ktime_ns);
             }

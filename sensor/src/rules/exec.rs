@@ -245,15 +245,29 @@ impl ExecRules {
         script: Option<String>,
     ) -> Option<Finding> {
         let file_path = match &executed {
-            Origin::Written(file) => file.path.clone(),
-            _ => filename.to_string(),
+            Origin::Written(file) => file.path.as_str(),
+            _ => filename,
         };
-        let transfers = self.explaining(input.container_id, &file_path);
+        let external = matches!(
+            executed,
+            Origin::Image | Origin::Mounted { .. } | Origin::Unknown(_)
+        );
+        // `sh -c '<script>'` carries a miner's arguments inside its script; the miner's own exec
+        // is judged when it happens.
+        if external && SHELLS.contains(&tool_name(filename, argv)) && argv.get(1) == Some(&"-c") {
+            return None;
+        }
+        let transfers = self.explaining(input.container_id, file_path);
         let urls: Vec<&str> = transfers.iter().filter_map(|t| t.url.as_deref()).collect();
-        let indicators = miner::indicators(&file_path, argv.iter().copied(), &urls);
+        let indicators = miner::indicators(file_path, argv, &urls);
+        // The common case — a program of the image, no miner signs — ends here, before anything
+        // is allocated.
+        if external && !indicators.is_miner() {
+            return None;
+        }
 
         let mut evidence = Map::new();
-        put(&mut evidence, "executed", file_path.clone());
+        put(&mut evidence, "executed", file_path);
         if let Some(script) = &script {
             put(&mut evidence, "script", script.clone());
         }
@@ -310,13 +324,6 @@ impl ExecRules {
                 )
             }
             Origin::Image | Origin::Mounted { .. } | Origin::Unknown(_) => {
-                // `sh -c '<script>'` carries the miner's arguments in its script; the miner's own
-                // exec is judged when it happens.
-                let shell_script =
-                    SHELLS.contains(&tool_name(filename, argv)) && argv.get(1) == Some(&"-c");
-                if !indicators.is_miner() || shell_script {
-                    return None;
-                }
                 if let Origin::Unknown(reason) = &executed {
                     put(&mut evidence, "origin_unknown", reason.clone());
                 }

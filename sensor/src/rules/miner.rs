@@ -102,11 +102,9 @@ impl Indicators {
 
 /// Looks for miner indicators in the executed file name, its arguments, and any other names the
 /// file went by (e.g. the URL it was downloaded from).
-pub fn indicators<'a>(
-    filename: &str,
-    args: impl IntoIterator<Item = &'a str>,
-    other_names: &[&str],
-) -> Indicators {
+///
+/// Runs for every exec in a container, so nothing is allocated unless an indicator is found.
+pub fn indicators(filename: &str, args: &[&str], other_names: &[&str]) -> Indicators {
     let mut found = Indicators::default();
     for name in std::iter::once(filename).chain(other_names.iter().copied()) {
         if let Some(known) = known_name(name) {
@@ -116,8 +114,6 @@ pub fn indicators<'a>(
             );
         }
     }
-
-    let args: Vec<&str> = args.into_iter().collect();
     if let Some(argv0) = args.first() {
         if let Some(known) = known_name(argv0) {
             push(
@@ -127,39 +123,35 @@ pub fn indicators<'a>(
         }
     }
     for (i, arg) in args.iter().enumerate() {
-        let lower = arg.to_ascii_lowercase();
-        let next = args.get(i + 1).copied().unwrap_or("");
-        let (flag, inline) = match lower.split_once('=') {
-            Some((flag, value)) if flag.starts_with('-') => {
-                (flag.to_string(), Some(value.to_string()))
-            }
-            _ => (lower.clone(), None),
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with('-') => (flag, value),
+            _ => (*arg, args.get(i + 1).copied().unwrap_or("")),
         };
-        let value = inline.as_deref().unwrap_or(next);
+        let is_flag = |names: &[&str]| names.iter().any(|n| flag.eq_ignore_ascii_case(n));
 
-        if lower.contains("stratum+")
-            || lower.starts_with("stratum://")
-            || lower.contains("stratum2+")
+        if contains_ignore_case(arg, "stratum+")
+            || contains_ignore_case(arg, "stratum2+")
+            || starts_with_ignore_case(arg, "stratum://")
         {
             push(&mut found.strong, format!("stratum URL: {arg}"));
         }
-        if MINER_FLAGS.contains(&flag.as_str()) {
-            push(&mut found.strong, format!("miner option: {flag}"));
+        if is_flag(MINER_FLAGS) {
+            push(
+                &mut found.strong,
+                format!("miner option: {}", flag.to_ascii_lowercase()),
+            );
         }
-        if (flag == "-a" || flag == "--algo")
-            && ALGORITHMS.contains(&value.to_ascii_lowercase().as_str())
-        {
+        if is_flag(&["-a", "--algo"]) && ALGORITHMS.iter().any(|a| value.eq_ignore_ascii_case(a)) {
             push(&mut found.strong, format!("mining algorithm: {value}"));
         }
-        if (flag == "-u" || flag == "--user" || flag == "--wallet") && is_wallet(value) {
+        if is_flag(&["-u", "--user", "--wallet"]) && is_wallet(value) {
             push(&mut found.strong, format!("wallet-like user: {value}"));
         }
-        if flag == "-o" || flag == "--url" || flag == "--pool" {
+        if is_flag(&["-o", "--url", "--pool"]) {
             if let Some(port) = url_port(value).filter(|p| POOL_PORTS.contains(p)) {
                 push(&mut found.weak, format!("pool port {port} in {value}"));
             }
-            let host = value.to_ascii_lowercase();
-            if let Some(fragment) = POOL_HOSTS.iter().find(|h| host.contains(*h)) {
+            if let Some(fragment) = POOL_HOSTS.iter().find(|h| contains_ignore_case(value, h)) {
                 push(
                     &mut found.weak,
                     format!("pool-like host ({fragment}) in {value}"),
@@ -173,6 +165,22 @@ pub fn indicators<'a>(
     found
 }
 
+/// `haystack` contains `needle` (lower-case ASCII), ignoring ASCII case.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack.len() >= needle.len()
+        && haystack
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+fn starts_with_ignore_case(haystack: &str, prefix: &str) -> bool {
+    haystack
+        .as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 fn push(list: &mut Vec<String>, item: String) {
     if !list.contains(&item) {
         list.push(item);
@@ -183,16 +191,18 @@ fn push(list: &mut Vec<String>, item: String) {
 /// or extension, compared whole or as a `<name>-…` / `<name>_…` / `<name>.…` prefix.
 fn known_name(path: &str) -> Option<&'static str> {
     let last = path.rsplit('/').next().unwrap_or(path);
-    let last = last
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(last)
-        .to_ascii_lowercase();
+    let last = last.split(['?', '#']).next().unwrap_or(last);
     MINER_NAMES.iter().copied().find(|name| {
-        last == *name
-            || last.strip_prefix(name).is_some_and(|rest| {
-                rest.starts_with(['-', '_', '.']) || rest.bytes().all(|b| b.is_ascii_digit())
-            })
+        let Some(head) = last.get(..name.len()) else {
+            return false;
+        };
+        if !head.eq_ignore_ascii_case(name) {
+            return false;
+        }
+        let rest = &last[name.len()..];
+        rest.is_empty()
+            || rest.starts_with(['-', '_', '.'])
+            || rest.bytes().all(|b| b.is_ascii_digit())
     })
 }
 
@@ -227,7 +237,7 @@ mod tests {
     fn stratum_url_is_enough() {
         let found = indicators(
             "/tmp/kworkerd",
-            ["kworkerd", "-o", "stratum+tcp://192.0.2.1:3333"],
+            &["kworkerd", "-o", "stratum+tcp://192.0.2.1:3333"],
             &[],
         );
         assert!(found.is_miner());
@@ -248,7 +258,7 @@ mod tests {
             "--donate-level",
             "1",
         ];
-        let found = indicators("/tmp/.cache/sys", args, &[]);
+        let found = indicators("/tmp/.cache/sys", &args, &[]);
         assert!(found.is_miner());
         let all = found.all().join(";");
         assert!(
@@ -259,11 +269,11 @@ mod tests {
 
     #[test]
     fn known_names_match_whole_names_only() {
-        assert!(indicators("/opt/xmrig-6.21/xmrig", ["xmrig"], &[]).is_miner());
-        assert!(indicators("/tmp/m", ["/tmp/m"], &["http://127.0.0.1:8080/miner"]).is_miner());
+        assert!(indicators("/opt/xmrig-6.21/xmrig", &["xmrig"], &[]).is_miner());
+        assert!(indicators("/tmp/m", &["/tmp/m"], &["http://127.0.0.1:8080/miner"]).is_miner());
         assert!(indicators(
             "/tmp/m",
-            ["/tmp/m"],
+            &["/tmp/m"],
             &["http://127.0.0.1:8080/xmrig.tar.gz"]
         )
         .is_miner());
@@ -272,7 +282,7 @@ mod tests {
             "/usr/sbin/minerva",
             "/bin/xmrigger-docs",
         ] {
-            assert!(!indicators(benign, [benign], &[]).is_miner(), "{benign}");
+            assert!(!indicators(benign, &[benign], &[]).is_miner(), "{benign}");
         }
     }
 
@@ -292,23 +302,23 @@ mod tests {
             vec!["psql", "-U", "postgres", "-p", "5432"],
             vec!["app", "--user", "alice"],
         ] {
-            let found = indicators(args[0], args.iter().copied(), &[]);
+            let found = indicators(args[0], &args, &[]);
             assert!(!found.is_miner(), "{args:?}: {found:?}");
         }
     }
 
     #[test]
     fn weak_indicators_count_in_pairs() {
-        let one = indicators("/tmp/a", ["a", "-o", "192.0.2.1:3333"], &[]);
+        let one = indicators("/tmp/a", &["a", "-o", "192.0.2.1:3333"], &[]);
         assert!(!one.is_miner());
-        let two = indicators("/tmp/a", ["a", "-o", "192.0.2.1:3333", "-p", "x"], &[]);
+        let two = indicators("/tmp/a", &["a", "-o", "192.0.2.1:3333", "-p", "x"], &[]);
         assert!(two.is_miner());
     }
 
     #[test]
     fn inline_flag_values_and_algorithms() {
-        assert!(indicators("/x", ["x", "--algo=rx/0"], &[]).is_miner());
-        assert!(indicators("/x", ["x", "-a", "cryptonight"], &[]).is_miner());
-        assert!(indicators("/x", ["x", "--url=stratum+ssl://pool.example:443"], &[]).is_miner());
+        assert!(indicators("/x", &["x", "--algo=rx/0"], &[]).is_miner());
+        assert!(indicators("/x", &["x", "-a", "cryptonight"], &[]).is_miner());
+        assert!(indicators("/x", &["x", "--url=stratum+ssl://pool.example:443"], &[]).is_miner());
     }
 }

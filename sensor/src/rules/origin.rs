@@ -9,6 +9,7 @@
 
 use crate::docker::model::MountInfo;
 use std::{
+    borrow::Cow,
     fs,
     os::unix::fs::{FileTypeExt, MetadataExt},
     path::{Component, Path, PathBuf},
@@ -126,9 +127,12 @@ pub fn is_fd_path(filename: &str) -> bool {
 
 /// The absolute path inside the container: relative names are resolved against the process's
 /// working directory.
-fn container_path(lookup: &Lookup<'_>) -> Result<String, String> {
+fn container_path<'a>(lookup: &Lookup<'a>) -> Result<Cow<'a, str>, String> {
+    if is_normal(lookup.filename) {
+        return Ok(Cow::Borrowed(lookup.filename));
+    }
     if lookup.filename.starts_with('/') {
-        return Ok(normalize(lookup.filename));
+        return Ok(Cow::Owned(normalize(lookup.filename)));
     }
     let cwd_link = lookup.proc_root.join(lookup.pid.to_string()).join("cwd");
     let cwd = fs::read_link(&cwd_link).map_err(|err| {
@@ -138,12 +142,28 @@ fn container_path(lookup: &Lookup<'_>) -> Result<String, String> {
             cwd_link.display()
         )
     })?;
-    Ok(normalize(&format!("{}/{}", cwd.display(), lookup.filename)))
+    Ok(Cow::Owned(normalize(&format!(
+        "{}/{}",
+        cwd.display(),
+        lookup.filename
+    ))))
+}
+
+/// Absolute, with no empty, `.` or `..` components and no trailing slash: nothing to resolve.
+fn is_normal(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && path[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 /// Lexically resolves `.` and `..` (the path is inside the container; nothing on the host is
 /// consulted).
 pub fn normalize(path: &str) -> String {
+    if is_normal(path) {
+        return path.to_string();
+    }
     let mut parts: Vec<&str> = Vec::new();
     for component in Path::new(path).components() {
         match component {
@@ -454,5 +474,11 @@ mod tests {
         assert_eq!(normalize("/a/./b/../c"), "/a/c");
         assert_eq!(normalize("/../../etc/passwd"), "/etc/passwd");
         assert_eq!(normalize("/"), "/");
+        assert_eq!(normalize("/usr/bin/x"), "/usr/bin/x");
+        assert_eq!(normalize("/a//b/"), "/a/b");
+        assert!(is_normal("/usr/bin/x") && is_normal("/"));
+        assert!(
+            !is_normal("/a/../b") && !is_normal("rel") && !is_normal("/a/") && !is_normal("/a//b")
+        );
     }
 }
