@@ -216,45 +216,12 @@ pub fn socket_address(e: &ConnectEvent) -> SocketAddress<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{connect, exec};
 
     fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
         // SAFETY: reading the bytes of a plain-old-data struct.
         unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
             .to_vec()
-    }
-
-    fn header(kind: u32) -> EventHeader {
-        EventHeader {
-            kind,
-            flags: 0,
-            ktime_ns: 42,
-            cgroup_id: 7,
-            pid: 100,
-            tgid: 100,
-            ppid: 1,
-            uid: 0,
-            gid: 0,
-            mntns: 4026531841,
-            comm: *b"wget\0\0\0\0\0\0\0\0\0\0\0\0",
-        }
-    }
-
-    fn exec(filename: &str, args: &[&str]) -> ExecEvent {
-        let mut e = ExecEvent {
-            header: header(kind::EXEC),
-            filename_len: filename.len() as u32,
-            args_len: 0,
-            filename: [0; PATH_LEN],
-            args: [0; ARGS_LEN],
-        };
-        e.filename[..filename.len()].copy_from_slice(filename.as_bytes());
-        let mut at = 0;
-        for arg in args {
-            e.args[at..at + arg.len()].copy_from_slice(arg.as_bytes());
-            at += arg.len() + 1;
-        }
-        e.args_len = at as u32;
-        e
     }
 
     #[test]
@@ -269,7 +236,7 @@ mod tests {
         assert_eq!(text(&e.filename, e.filename_len), "/bin/wget");
         let strs: Vec<_> = e.arg_strs().collect();
         assert_eq!(strs, ["wget", "-q", "http://x/m", "-O", "/tmp/m"]);
-        assert_eq!(comm(&e.header), "wget");
+        assert_eq!(comm(&e.header), "test");
     }
 
     #[test]
@@ -317,22 +284,6 @@ mod tests {
             matches!(err, DecodeError::BadLength { field: "args", .. }),
             "{err}"
         );
-    }
-
-    fn connect(family: u16, path: &[u8], addr: [u8; 16], port: u16) -> ConnectEvent {
-        let mut e = ConnectEvent {
-            header: header(kind::CONNECT),
-            fd: 3,
-            family,
-            port,
-            addr,
-            path_len: path.len() as u32,
-            _pad: 0,
-            path: [0; UNIX_PATH_LEN],
-            _pad2: [0; 4],
-        };
-        e.path[..path.len()].copy_from_slice(path);
-        e
     }
 
     #[test]

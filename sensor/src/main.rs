@@ -16,6 +16,8 @@ mod output;
 mod probes;
 mod rules;
 mod stats;
+#[cfg(test)]
+mod testutil;
 mod timefmt;
 
 use std::process::ExitCode;

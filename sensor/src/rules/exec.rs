@@ -561,37 +561,11 @@ fn chmod(argv: &[&str]) -> Option<Transfer> {
 mod tests {
     use std::{fs, path::PathBuf};
 
-    use sensor_common::{kind, EventHeader, ARGS_LEN, PATH_LEN};
-
     use super::*;
 
     fn event(filename: &str, args: &[&str], ktime: u64) -> ExecEvent {
-        let mut e = ExecEvent {
-            header: EventHeader {
-                kind: kind::EXEC,
-                flags: 0,
-                ktime_ns: ktime,
-                cgroup_id: 1,
-                pid: 999_999,
-                tgid: 999_999,
-                ppid: 1,
-                uid: 0,
-                gid: 0,
-                mntns: 0,
-                comm: [0; 16],
-            },
-            filename_len: filename.len() as u32,
-            args_len: 0,
-            filename: [0; PATH_LEN],
-            args: [0; ARGS_LEN],
-        };
-        e.filename[..filename.len()].copy_from_slice(filename.as_bytes());
-        let mut at = 0;
-        for a in args {
-            e.args[at..at + a.len()].copy_from_slice(a.as_bytes());
-            at += a.len() + 1;
-        }
-        e.args_len = at as u32;
+        let mut e = crate::testutil::exec(filename, args);
+        e.header.ktime_ns = ktime;
         e
     }
 

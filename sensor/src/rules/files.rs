@@ -97,32 +97,8 @@ pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Optio
 
 #[cfg(test)]
 mod tests {
-    use sensor_common::{kind, EventHeader, PATH_LEN};
-
     use super::*;
-
-    fn open(path: &str) -> OpenEvent {
-        let mut e = OpenEvent {
-            header: EventHeader {
-                kind: kind::OPEN_WRITE,
-                flags: 0,
-                ktime_ns: 1,
-                cgroup_id: 1,
-                pid: 3,
-                tgid: 3,
-                ppid: 1,
-                uid: 0,
-                gid: 0,
-                mntns: 0,
-                comm: [0; 16],
-            },
-            open_flags: 0o1101,
-            path_len: path.len() as u32,
-            path: [0; PATH_LEN],
-        };
-        e.path[..path.len()].copy_from_slice(path.as_bytes());
-        e
-    }
+    use crate::testutil::open;
 
     fn judge(path: &str) -> Option<Finding> {
         on_open(&open(path), "c", Path::new("/nonexistent-proc"))

@@ -107,31 +107,13 @@ pub fn on_host_exec<'a>(
 mod tests {
     use std::path::PathBuf;
 
-    use sensor_common::{kind, EventHeader, ARGS_LEN, PATH_LEN};
-
     use super::*;
 
+    /// An exec by a host process, optionally started by the usermode helper (parent kthreadd).
     fn host_exec(path: &str, helper: bool) -> ExecEvent {
-        let mut e = ExecEvent {
-            header: EventHeader {
-                kind: kind::EXEC,
-                flags: flags::HOST | if helper { flags::USERMODE_HELPER } else { 0 },
-                ktime_ns: 1,
-                cgroup_id: 1,
-                pid: 9,
-                tgid: 9,
-                ppid: 2,
-                uid: 0,
-                gid: 0,
-                mntns: 0,
-                comm: [0; 16],
-            },
-            filename_len: path.len() as u32,
-            args_len: 0,
-            filename: [0; PATH_LEN],
-            args: [0; ARGS_LEN],
-        };
-        e.filename[..path.len()].copy_from_slice(path.as_bytes());
+        let mut e = crate::testutil::exec(path, &[]);
+        e.header.flags = flags::HOST | if helper { flags::USERMODE_HELPER } else { 0 };
+        e.header.ppid = 2;
         e
     }
 

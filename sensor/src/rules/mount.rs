@@ -151,38 +151,11 @@ pub fn on_mount(event: &MountEvent, container_id: &str) -> Finding {
 
 #[cfg(test)]
 mod tests {
-    use sensor_common::{EventHeader, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN};
-
     use super::*;
 
     fn mount(source: &str, target: &str, fstype: &str, flags: u64) -> MountEvent {
-        let mut e = MountEvent {
-            header: EventHeader {
-                kind: kind::MOUNT,
-                flags: 0,
-                ktime_ns: 1,
-                cgroup_id: 1,
-                pid: 5,
-                tgid: 5,
-                ppid: 1,
-                uid: 0,
-                gid: 0,
-                mntns: 0,
-                comm: *b"mount\0\0\0\0\0\0\0\0\0\0\0",
-            },
-            flags,
-            source_len: source.len() as u32,
-            target_len: target.len() as u32,
-            fstype_len: fstype.len() as u32,
-            data_len: 0,
-            source: [0; PATH_LEN],
-            target: [0; PATH_LEN],
-            fstype: [0; FSTYPE_LEN],
-            data: [0; MOUNT_DATA_LEN],
-        };
-        e.source[..source.len()].copy_from_slice(source.as_bytes());
-        e.target[..target.len()].copy_from_slice(target.as_bytes());
-        e.fstype[..fstype.len()].copy_from_slice(fstype.as_bytes());
+        let mut e = crate::testutil::mount(source, target, fstype, flags);
+        crate::testutil::fill(&mut e.header.comm, b"mount");
         e
     }
 

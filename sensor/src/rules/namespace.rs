@@ -70,17 +70,8 @@ mod tests {
 
     fn header(mntns: u32) -> EventHeader {
         EventHeader {
-            kind: 0,
-            flags: 0,
-            ktime_ns: 0,
-            cgroup_id: 1,
-            pid: 7,
-            tgid: 7,
-            ppid: 1,
-            uid: 0,
-            gid: 0,
             mntns,
-            comm: [0; 16],
+            ..crate::testutil::header(0)
         }
     }
 

@@ -324,36 +324,12 @@ fn process(input: &ConnectInput<'_>) -> ProcessInfo {
 mod tests {
     use std::os::unix::{fs::symlink, net::UnixListener};
 
-    use sensor_common::{kind, EventHeader, UNIX_PATH_LEN};
-
     use super::*;
     use crate::{docker::model::MountInfo, event::AF_UNIX, host::discover_runtime_sockets};
 
     fn connect(path: &str, ktime: u64) -> ConnectEvent {
-        let mut e = ConnectEvent {
-            header: EventHeader {
-                kind: kind::CONNECT,
-                flags: 0,
-                ktime_ns: ktime,
-                cgroup_id: 1,
-                pid: 4242,
-                tgid: 4242,
-                ppid: 1,
-                uid: 0,
-                gid: 0,
-                mntns: 0,
-                comm: [0; 16],
-            },
-            fd: 3,
-            family: AF_UNIX,
-            port: 0,
-            addr: [0; 16],
-            path_len: path.len() as u32,
-            _pad: 0,
-            path: [0; UNIX_PATH_LEN],
-            _pad2: [0; 4],
-        };
-        e.path[..path.len()].copy_from_slice(path.as_bytes());
+        let mut e = crate::testutil::connect(AF_UNIX, path.as_bytes(), [0; 16], 0);
+        e.header.ktime_ns = ktime;
         e
     }
 
