@@ -7,10 +7,14 @@
 //! `SENSOR_TEST_IMAGE`.
 
 pub mod canary;
+pub mod cgroup_v1;
+pub mod checks;
 pub mod docker;
 pub mod http;
 pub mod relay;
 pub mod sensor;
+pub mod static_tools;
+pub mod tcp_relay;
 
 use std::{
     collections::hash_map::RandomState,
@@ -30,6 +34,7 @@ pub use http::HttpServer;
 pub use relay::Relay;
 pub use sensor::Sensor;
 pub use serde_json::Value;
+pub use tcp_relay::TcpRelay;
 
 /// How long a test waits for a detection that should come within a second or two.
 pub const DETECTION_TIMEOUT: Duration = Duration::from_secs(30);

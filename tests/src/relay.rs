@@ -1,8 +1,10 @@
 //! A unix-socket relay in front of the Docker socket, so a test can take Docker away from the
-//! sensor (and give it back) without touching the daemon that everything else uses.
+//! sensor (and give it back) without touching the daemon that everything else uses, or make
+//! Docker slow for it (hold the traffic, then let it through).
 
 use std::{
-    fs, io,
+    fs,
+    io::{self, Read, Write},
     os::unix::net::{UnixListener, UnixStream},
     path::{Path, PathBuf},
     sync::{
@@ -18,6 +20,8 @@ pub struct Relay {
     path: PathBuf,
     target: PathBuf,
     running: Option<Running>,
+    /// While set, bytes are not passed on in either direction (they wait in the relay).
+    held: Arc<AtomicBool>,
 }
 
 struct Running {
@@ -34,6 +38,7 @@ impl Relay {
             path: path.to_path_buf(),
             target: target.to_path_buf(),
             running: None,
+            held: Arc::new(AtomicBool::new(false)),
         };
         relay.resume();
         relay
@@ -58,13 +63,25 @@ impl Relay {
         let streams = Arc::new(Mutex::new(Vec::new()));
         let acceptor = {
             let (stop, streams, target) = (stop.clone(), streams.clone(), self.target.clone());
-            thread::spawn(move || accept_loop(listener, &target, &stop, &streams))
+            let held = self.held.clone();
+            thread::spawn(move || accept_loop(listener, &target, &stop, &streams, &held))
         };
         self.running = Some(Running {
             stop,
             acceptor,
             streams,
         });
+    }
+
+    /// Holds all traffic, as a daemon that stopped answering for a while: requests and events
+    /// wait in the relay (connections stay open) until [`Relay::release`].
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Passes held and new traffic on again.
+    pub fn release(&self) {
+        self.held.store(false, Ordering::SeqCst);
     }
 
     /// Goes down like a dead daemon: open connections are cut and new ones are refused (the
@@ -84,6 +101,7 @@ impl Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
+        self.release();
         self.refuse();
     }
 }
@@ -93,11 +111,12 @@ fn accept_loop(
     target: &Path,
     stop: &AtomicBool,
     streams: &Mutex<Vec<UnixStream>>,
+    held: &Arc<AtomicBool>,
 ) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((client, _)) => {
-                if let Err(err) = relay_one(client, target, streams) {
+                if let Err(err) = relay_one(client, target, streams, held) {
                     eprintln!("[relay] forwarding a connection failed: {err}");
                 }
             }
@@ -116,6 +135,7 @@ fn relay_one(
     client: UnixStream,
     target: &Path,
     streams: &Mutex<Vec<UnixStream>>,
+    held: &Arc<AtomicBool>,
 ) -> io::Result<()> {
     client.set_nonblocking(false)?;
     let upstream = UnixStream::connect(target)?;
@@ -124,15 +144,27 @@ fn relay_one(
         list.push(client.try_clone()?);
         list.push(upstream.try_clone()?);
     }
-    pump(client.try_clone()?, upstream.try_clone()?);
-    pump(upstream, client);
+    pump(client.try_clone()?, upstream.try_clone()?, held.clone());
+    pump(upstream, client, held.clone());
     Ok(())
 }
 
-/// Copies one direction until EOF, then passes the EOF on.
-fn pump(mut from: UnixStream, mut to: UnixStream) {
+/// Copies one direction until EOF, then passes the EOF on. While `held`, what was read waits.
+fn pump(mut from: UnixStream, mut to: UnixStream, held: Arc<AtomicBool>) {
     thread::spawn(move || {
-        let _ = io::copy(&mut from, &mut to);
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            while held.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if to.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+        }
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
 }
