@@ -1,7 +1,8 @@
-//! Developer and CI tasks for the sensor: `cargo xtask <build|run|test>`.
+//! Developer and CI tasks for the sensor: `cargo xtask <build|run|test|bench>`.
 //!
 //! This file only parses the command line; each subcommand lives in its own module.
 
+mod bench;
 mod bpf_linker;
 mod build;
 mod cmd;
@@ -54,6 +55,29 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Measure the sensor side by side with no sensor, auditd and bpftrace (as root); writes
+    /// BENCHMARKS.md.
+    Bench {
+        /// A short smoke run (fewer rounds and events); writes target/xtask/BENCHMARKS-quick.md
+        /// unless --output says otherwise.
+        #[arg(long)]
+        quick: bool,
+        /// Rounds per variant of the exec storms [default: 9, 2 with --quick].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        rounds: Option<u64>,
+        /// Execs per storm [default: 5000, 1000 with --quick].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        execs: Option<u64>,
+        /// Run only these phases (repeat or comma-separate) [default: all].
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "PHASE")]
+        only: Vec<bench::Phase>,
+        /// Where to write the report [default: BENCHMARKS.md in the workspace root].
+        #[arg(long, value_name = "PATH")]
+        output: Option<std::path::PathBuf>,
+        /// How long a full run waits for other sensors on the machine to finish, in seconds.
+        #[arg(long, default_value_t = 1800, value_name = "SECS")]
+        wait_idle: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,7 +108,29 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             e2e_only,
             e2e_args: args,
         }),
+        Command::Bench {
+            quick,
+            rounds,
+            execs,
+            only,
+            output,
+            wait_idle,
+        } => bench::main(bench::Options {
+            quick,
+            rounds: rounds.map(|r| r as usize),
+            execs,
+            only,
+            output,
+            wait_idle,
+            command_line: bench_command_line(),
+        }),
     }
+}
+
+/// `cargo xtask bench ...` as it was typed, for the report.
+fn bench_command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("cargo xtask {}", args.join(" "))
 }
 
 #[cfg(test)]

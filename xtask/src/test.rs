@@ -66,7 +66,7 @@ fn unit_tests(prereqs: &Prereqs) -> Result<()> {
 }
 
 /// aya reads tracepoint ids from tracefs, which a fresh machine may not have mounted.
-fn ensure_tracefs() -> Result<()> {
+pub(crate) fn ensure_tracefs() -> Result<()> {
     if Path::new("/sys/kernel/tracing/events").exists() {
         say!("tracefs is mounted");
         return Ok(());
