@@ -170,7 +170,8 @@ pub struct MountEvent {
     pub data: [u8; MOUNT_DATA_LEN],
 }
 
-/// A successful `setns(2)` that changed the task's mount namespace.
+/// A successful `setns(2)` that changed the task's mount, network or pid-for-children
+/// namespace: the namespaces before and after the call.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct NamespaceEvent {
@@ -179,13 +180,13 @@ pub struct NamespaceEvent {
     pub nstype: u64,
     /// File descriptor passed to setns.
     pub fd: i32,
-    /// Mount namespace before the call.
     pub mntns_before: u32,
     /// Mount namespace after the call (also in the header).
     pub mntns: u32,
-    /// Network namespace after the call.
+    pub netns_before: u32,
     pub netns: u32,
-    /// PID namespace for children after the call.
+    /// PID namespace for children, before and after.
+    pub pidns_before: u32,
     pub pidns: u32,
     pub _pad: u32,
 }
@@ -197,6 +198,8 @@ pub struct SetnsStart {
     pub nstype: u64,
     pub fd: i32,
     pub mntns: u32,
+    pub netns: u32,
+    pub pidns: u32,
 }
 
 /// An open for writing of a file the escape rules watch (`syscalls:sys_enter_openat`).

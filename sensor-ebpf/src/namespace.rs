@@ -2,10 +2,10 @@
 //!
 //! Records: enter has `int fd` at 16 and `int nstype` at 24; exit has `long ret` at 16.
 //!
-//! The mount namespace is remembered at entry and compared at exit, and only a change is sent:
-//! the agent then tells a container task entering the host's namespace (`nsenter -t 1 -m`) from a
-//! runtime helper that joined the container's cgroup before entering the container's namespaces
-//! (`runc exec` does that, starting in the host's namespaces).
+//! The mount, network and pid-for-children namespaces are remembered at entry and compared at
+//! exit, and only a change is sent: the agent then tells a container task entering the host's
+//! namespaces (`nsenter -t 1 -m`) from a runtime helper that joined the container's cgroup before
+//! entering the container's namespaces (`runc exec` does that, starting in the host's).
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
@@ -13,7 +13,7 @@ use aya_ebpf::{
     maps::LruHashMap,
     programs::TracePointContext,
 };
-use sensor_common::{kind, loss_slot, NamespaceEvent, SetnsStart};
+use sensor_common::{kind, loss_slot, KernelOffsets, NamespaceEvent, SetnsStart};
 
 use crate::{
     maps::{count_loss, EVENTS, OFFSETS},
@@ -39,15 +39,13 @@ pub fn sys_enter_setns(ctx: TracePointContext) -> u32 {
     }
     let fd: u64 = unsafe { ctx.read_at(FD_OFFSET) }.unwrap_or(u64::MAX);
     let nstype: u64 = unsafe { ctx.read_at(NSTYPE_OFFSET) }.unwrap_or(0);
+    let (mntns, netns, pidns) = namespaces(&offsets);
     let start = SetnsStart {
         nstype: nstype & 0xffff_ffff,
         fd: fd as i32,
-        mntns: namespace_inum(
-            current_task(),
-            &offsets,
-            offsets.nsproxy_mnt_ns,
-            offsets.mnt_ns_inum,
-        ),
+        mntns,
+        netns,
+        pidns,
     };
     let tid = bpf_get_current_pid_tgid() as u32;
     let _ = SETNS_STARTS.insert(tid, start, 0);
@@ -70,9 +68,8 @@ fn try_exit_setns(ctx: &TracePointContext) -> Result<u32, i64> {
         return Ok(0);
     };
     let offsets = OFFSETS.load();
-    let task = current_task();
-    let mntns = namespace_inum(task, &offsets, offsets.nsproxy_mnt_ns, offsets.mnt_ns_inum);
-    if ret != 0 || mntns == start.mntns {
+    let (mntns, netns, pidns) = namespaces(&offsets);
+    if ret != 0 || (mntns == start.mntns && netns == start.netns && pidns == start.pidns) {
         return Ok(0);
     }
 
@@ -86,14 +83,27 @@ fn try_exit_setns(ctx: &TracePointContext) -> Result<u32, i64> {
     event.fd = start.fd;
     event.mntns_before = start.mntns;
     event.mntns = mntns;
-    event.netns = namespace_inum(task, &offsets, offsets.nsproxy_net_ns, offsets.net_inum);
-    event.pidns = namespace_inum(
-        task,
-        &offsets,
-        offsets.nsproxy_pid_ns_for_children,
-        offsets.pid_ns_inum,
-    );
+    event.netns_before = start.netns;
+    event.netns = netns;
+    event.pidns_before = start.pidns;
+    event.pidns = pidns;
     event._pad = 0;
     entry.submit(0);
     Ok(0)
+}
+
+/// The current task's mount, network and pid-for-children namespace numbers.
+#[inline(always)]
+fn namespaces(offsets: &KernelOffsets) -> (u32, u32, u32) {
+    let task = current_task();
+    (
+        namespace_inum(task, offsets, offsets.nsproxy_mnt_ns, offsets.mnt_ns_inum),
+        namespace_inum(task, offsets, offsets.nsproxy_net_ns, offsets.net_inum),
+        namespace_inum(
+            task,
+            offsets,
+            offsets.nsproxy_pid_ns_for_children,
+            offsets.pid_ns_inum,
+        ),
+    )
 }

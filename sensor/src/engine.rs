@@ -68,6 +68,8 @@ struct DockerState {
 struct Pending {
     deadline: u64,
     container_id: String,
+    /// What else the detection could not resolve (kept when the container's metadata arrives).
+    unresolved: Vec<String>,
     detection: Detection,
 }
 
@@ -232,21 +234,13 @@ impl Engine {
             return;
         };
         let info = self.containers.get(&container_id).cloned();
-        if h.mntns == self.config.host.mnt {
+        let process = || {
             let filename = text(&e.filename, e.filename_len);
             let argv: Vec<&str> = e.arg_strs().collect();
-            let ns_input = namespace::NamespaceInput {
-                header: h,
-                container_id: &container_id,
-                seen_on: "exec",
-                mntns_before: None,
-                netns: None,
-                pidns: None,
-                process: Some(crate::rules::exec::process_info(e, &filename, &argv)),
-            };
-            if let Some(finding) = namespace::check(ns_input, &self.config.host) {
-                self.emit(finding, h.ktime_ns);
-            }
+            crate::rules::exec::process_info(e, &filename, &argv)
+        };
+        if let Some(finding) = namespace::on_exec(h, &container_id, &self.config.host, process) {
+            self.emit(finding, h.ktime_ns);
         }
 
         let created_unix_ns = match &info {
@@ -340,16 +334,7 @@ impl Engine {
             self.stats.unresolved += 1;
             return;
         };
-        let input = namespace::NamespaceInput {
-            header: h,
-            container_id: &container_id,
-            seen_on: "setns",
-            mntns_before: Some(e.mntns_before),
-            netns: Some(e.netns),
-            pidns: Some(e.pidns),
-            process: None,
-        };
-        if let Some(finding) = namespace::check(input, &self.config.host) {
+        if let Some(finding) = namespace::on_setns(e, &container_id, &self.config.host) {
             self.emit(finding, h.ktime_ns);
         }
     }
@@ -448,7 +433,7 @@ impl Engine {
             for socket in &self.sockets {
                 let object = socket.path.display().to_string();
                 self.dedup
-                    .seed(&info.id, crate::rules::socket::RUNTIME_SOCKET, &object, now);
+                    .seed(&info.id, crate::rules::socket::RUNTIME_SOCKET, &object, now, finding.severity);
             }
             self.emit(finding, now);
         }
@@ -471,13 +456,7 @@ impl Engine {
         };
         let container = finding.container_id.as_deref().unwrap_or("");
         let count = match &finding.dedup {
-            Some(key) => match self.dedup.check(
-                container,
-                finding.rule,
-                &key.object,
-                key.window_ns,
-                ktime_ns,
-            ) {
+            Some(key) => match self.dedup.check(container, finding.rule, key, ktime_ns, finding.severity) {
                 Verdict::Emit(count) => count,
                 Verdict::Fold => {
                     self.stats.folded += 1;
@@ -486,21 +465,10 @@ impl Engine {
             },
             None => 1,
         };
-        let (snapshot, enrichment) = match &finding.container_id {
-            Some(id) => {
-                let (snapshot, enrichment) = self.containers.snapshot(id, &self.docker_state());
-                (Some(snapshot), enrichment)
-            }
-            None => (None, Enrichment::NotApplicable),
-        };
-        let enrichment = match (enrichment, finding.unresolved.is_empty()) {
-            (enrichment, true) => enrichment,
-            (Enrichment::Failed(reason), false) => {
-                Enrichment::Failed(format!("{reason}; {}", finding.unresolved.join("; ")))
-            }
-            (_, false) => Enrichment::Failed(finding.unresolved.join("; ")),
-        };
-        let waiting = matches!(enrichment, Enrichment::Failed(_)) && self.docker.connected;
+        let snapshot = finding.container_id.as_deref().map(|id| self.containers.snapshot(id, "").0);
+        // A detection about a container Docker has not told us about yet waits briefly.
+        let waiting = finding.container_id.is_some() && info.is_none() && self.docker.connected;
+        let enrichment = self.enrichment_of(finding.container_id.as_deref(), &finding.unresolved);
         let detection = Detection {
             time_unix_ns,
             ktime_ns,
@@ -521,6 +489,7 @@ impl Engine {
             self.pending.push_back(Pending {
                 deadline: monotonic_ns() + PENDING_WAIT_NS,
                 container_id,
+                unresolved: finding.unresolved,
                 detection,
             });
             return;
@@ -532,21 +501,34 @@ impl Engine {
         let now = monotonic_ns();
         let mut keep = VecDeque::new();
         while let Some(mut pending) = self.pending.pop_front() {
-            if let Some(info) = self.containers.get(&pending.container_id) {
-                pending.detection.container = Some(crate::containers::snapshot_of(info));
-                pending.detection.enrichment = Enrichment::Complete;
-                self.send(pending.detection);
-            } else if all || now >= pending.deadline || !self.docker.connected {
-                let (_, enrichment) = self
-                    .containers
-                    .snapshot(&pending.container_id, &self.docker_state());
-                pending.detection.enrichment = enrichment;
+            let known = self.containers.get(&pending.container_id).is_some();
+            if known || all || now >= pending.deadline || !self.docker.connected {
+                let (snapshot, _) = self.containers.snapshot(&pending.container_id, "");
+                pending.detection.container = Some(snapshot);
+                pending.detection.enrichment =
+                    self.enrichment_of(Some(&pending.container_id), &pending.unresolved);
                 self.send(pending.detection);
             } else {
                 keep.push_back(pending);
             }
         }
         self.pending = keep;
+    }
+
+    /// Whether a detection's container metadata, and anything else it names, could be had.
+    fn enrichment_of(&self, container_id: Option<&str>, unresolved: &[String]) -> Enrichment {
+        let mut missing: Vec<String> = Vec::new();
+        if let Some(id) = container_id {
+            if let (_, Enrichment::Failed(reason)) = self.containers.snapshot(id, &self.docker_state()) {
+                missing.push(reason);
+            }
+        }
+        missing.extend(unresolved.iter().cloned());
+        match (container_id, missing.is_empty()) {
+            (_, false) => Enrichment::Failed(missing.join("; ")),
+            (None, true) => Enrichment::NotApplicable,
+            (Some(_), true) => Enrichment::Complete,
+        }
     }
 
     fn send(&mut self, detection: Detection) {

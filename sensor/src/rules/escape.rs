@@ -20,9 +20,11 @@ pub const CONTAINER_CREATES_CONTAINER: &str = "container-created-by-container";
 
 /// How far back a runtime API use may be to count as the creator.
 pub const ATTRIBUTION_WINDOW_NS: u64 = 30 * 1_000_000_000;
-/// Slack for the conversion between Docker's wall-clock event time and kernel time. Small: the
-/// creating client connects before its request, so a later connection is someone else's.
-const CLOCK_SLACK_NS: u64 = 20_000_000;
+/// Slack for the conversion between Docker's wall-clock event time and kernel time (both are
+/// read from the same clocks; the offset is re-measured every tick). Small on purpose: the
+/// creating client connects before its request, and clients reacting to the event (monitoring
+/// agents, another sensor) connect after it.
+const CLOCK_SLACK_NS: u64 = 1_000_000;
 
 /// Host paths whose bind mount gives a container power over the host even read-only (secrets,
 /// kernel interfaces, other containers' data).

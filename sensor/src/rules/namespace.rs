@@ -1,6 +1,8 @@
-//! A process in a container cgroup that runs in the host's mount namespace has left the
-//! container (nsenter into a host process, setns through a leaked namespace file). Seen on
-//! setns() and on any later event of such a process.
+//! A process in a container cgroup that enters the host's namespaces has left the container:
+//! `nsenter` into a host process, `setns` through a leaked namespace file. The mount namespace
+//! (the host's files) is critical; the network and pid namespaces alone are high. Seen on
+//! `setns` (before and after are compared, so a runtime helper moving from the host's namespaces
+//! into the container's is not an escape) and on any exec in the host's mount namespace.
 
 use serde_json::Map;
 
@@ -9,131 +11,115 @@ use crate::{
     detection::{mitre, ProcessInfo, Severity},
     host::HostNamespaces,
 };
-use sensor_common::EventHeader;
+use sensor_common::{EventHeader, NamespaceEvent};
 
 pub const HOST_NAMESPACE: &str = "host-namespace-joined";
 
-const RESPONSE: &str = "The process runs with the host's file system view: treat the host as \
+const RESPONSE: &str = "The process runs in the host's namespaces: treat the host as \
     compromised. Pause the container (do not remove it), record the process tree (ps -ef \
     --forest), and check which capabilities (SYS_ADMIN, SYS_PTRACE) and pid mode it was given.";
 
-/// What the event says about the task's namespaces.
-pub struct NamespaceInput<'a> {
-    pub header: &'a EventHeader,
-    pub container_id: &'a str,
-    /// The syscall that revealed it (`setns`, `exec`, `connect`, …).
-    pub seen_on: &'static str,
-    /// Mount namespace before the change, for setns events: a runtime helper that starts in the
-    /// host's namespace and moves into the container's is not an escape.
-    pub mntns_before: Option<u32>,
-    /// Network and pid-for-children namespaces, when the event carries them.
-    pub netns: Option<u32>,
-    pub pidns: Option<u32>,
-    pub process: Option<ProcessInfo>,
-}
-
-/// Judges the namespaces a container task is in.
-pub fn check(input: NamespaceInput<'_>, host: &HostNamespaces) -> Option<Finding> {
-    let h = input.header;
-    if h.mntns == 0 || h.mntns != host.mnt || input.mntns_before == Some(host.mnt) {
+/// A container process that execs in the host's mount namespace.
+pub fn on_exec(
+    header: &EventHeader,
+    container_id: &str,
+    host: &HostNamespaces,
+    process: impl FnOnce() -> ProcessInfo,
+) -> Option<Finding> {
+    if header.mntns == 0 || header.mntns != host.mnt {
         return None;
     }
+    Some(finding(&["mount"], "exec", container_id, process()))
+}
+
+/// A setns that moved a container process into host namespaces.
+pub fn on_setns(event: &NamespaceEvent, container_id: &str, host: &HostNamespaces) -> Option<Finding> {
+    let entered = |before: u32, after: u32, host: u32| after != 0 && after == host && before != host;
+    let mut joined = Vec::new();
+    if entered(event.mntns_before, event.mntns, host.mnt) {
+        joined.push("mount");
+    }
+    if entered(event.netns_before, event.netns, host.net) {
+        joined.push("network");
+    }
+    if entered(event.pidns_before, event.pidns, host.pid) {
+        joined.push("pid");
+    }
+    if joined.is_empty() {
+        return None;
+    }
+    let mut finding = finding(&joined, "setns", container_id, ProcessInfo::of(&event.header));
+    put(&mut finding.evidence, "nstype", format!("0x{:x}", event.nstype));
+    Some(finding)
+}
+
+fn finding(joined: &[&str], seen_on: &str, container_id: &str, process: ProcessInfo) -> Finding {
+    let severity = if joined.contains(&"mount") { Severity::Critical } else { Severity::High };
     let mut evidence = Map::new();
-    put(&mut evidence, "mount_namespace", h.mntns);
-    put(&mut evidence, "host_mount_namespace", host.mnt);
-    put(&mut evidence, "seen_on", input.seen_on);
-    if let Some(net) = input.netns {
-        put(&mut evidence, "network_namespace_is_host", net == host.net);
-    }
-    if let Some(pid) = input.pidns {
-        put(&mut evidence, "pid_namespace_is_host", pid == host.pid);
-    }
-    let process = input.process.unwrap_or_else(|| ProcessInfo::of(h));
-    Some(
-        Finding::new(
-            HOST_NAMESPACE,
-            Severity::Critical,
-            mitre::ESCAPE_TO_HOST,
-            "Process in a container joined the host's mount namespace".to_string(),
-        )
-        .in_container(input.container_id)
+    put(&mut evidence, "host_namespaces_joined", joined.to_vec());
+    put(&mut evidence, "seen_on", seen_on);
+    // One detection per container; a more severe one (the mount namespace after the network
+    // one, as nsenter enters them in that order) still goes out.
+    Finding::new(HOST_NAMESPACE, severity, mitre::ESCAPE_TO_HOST, format!("Process in a container joined the host's {} namespace", joined.join(" and ")))
+        .in_container(container_id)
         .process(process)
         .evidence(evidence)
         .response(RESPONSE)
-        .dedup_by("host-mount-namespace", 600),
-    )
+        .dedup_by("host-namespaces", 600)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil;
 
-    fn header(mntns: u32) -> EventHeader {
-        EventHeader {
-            mntns,
-            ..crate::testutil::header(0)
+    const HOST: HostNamespaces = HostNamespaces { mnt: 100, net: 200, pid: 300 };
+
+    fn setns(before: (u32, u32, u32), after: (u32, u32, u32)) -> NamespaceEvent {
+        NamespaceEvent {
+            header: testutil::header(sensor_common::kind::SETNS),
+            nstype: 0,
+            fd: 3,
+            mntns_before: before.0,
+            mntns: after.0,
+            netns_before: before.1,
+            netns: after.1,
+            pidns_before: before.2,
+            pidns: after.2,
+            _pad: 0,
         }
     }
 
-    const HOST: HostNamespaces = HostNamespaces {
-        mnt: 100,
-        net: 200,
-        pid: 300,
-    };
-
     #[test]
-    fn host_mount_namespace_is_critical() {
-        let h = header(100);
-        let f = check(
-            NamespaceInput {
-                header: &h,
-                container_id: "c",
-                seen_on: "setns",
-                mntns_before: Some(55),
-                netns: Some(9),
-                pidns: Some(300),
-                process: None,
-            },
-            &HOST,
-        )
-        .unwrap();
-        assert_eq!(
-            (f.rule, f.severity, f.technique.id),
-            (HOST_NAMESPACE, Severity::Critical, "T1611")
-        );
-        assert_eq!(f.evidence["pid_namespace_is_host"], true);
-        assert_eq!(f.evidence["network_namespace_is_host"], false);
+    fn entering_the_host_mount_namespace_is_critical() {
+        let f = on_setns(&setns((1, 2, 3), (100, 2, 3)), "c", &HOST).unwrap();
+        assert_eq!((f.rule, f.severity, f.technique.id), (HOST_NAMESPACE, Severity::Critical, "T1611"));
+        assert_eq!(f.evidence["host_namespaces_joined"], serde_json::json!(["mount"]));
     }
 
     #[test]
-    fn own_or_unknown_namespace_is_quiet() {
-        for mntns in [101, 0] {
-            let h = header(mntns);
-            assert!(check(
-                NamespaceInput {
-                    header: &h,
-                    container_id: "c",
-                    seen_on: "exec",
-                    mntns_before: None,
-                    netns: None,
-                    pidns: None,
-                    process: None
-                },
-                &HOST
-            )
-            .is_none());
-        }
-        // A runtime helper moving from the host's namespace into the container's.
-        let h = header(101);
-        let helper = NamespaceInput {
-            header: &h,
-            container_id: "c",
-            seen_on: "setns",
-            mntns_before: Some(100),
-            netns: None,
-            pidns: None,
-            process: None,
-        };
-        assert!(check(helper, &HOST).is_none());
+    fn entering_only_the_host_network_or_pid_namespace_is_high() {
+        let f = on_setns(&setns((1, 2, 3), (1, 200, 300)), "c", &HOST).unwrap();
+        assert_eq!(f.severity, Severity::High);
+        assert_eq!(f.evidence["host_namespaces_joined"], serde_json::json!(["network", "pid"]));
+    }
+
+    #[test]
+    fn runtime_helpers_moving_into_the_container_are_quiet() {
+        // runc exec: starts in the host's namespaces and moves into the container's.
+        assert!(on_setns(&setns((100, 200, 300), (1, 200, 300)), "c", &HOST).is_none());
+        // A change between two container namespaces.
+        assert!(on_setns(&setns((1, 2, 3), (4, 5, 6)), "c", &HOST).is_none());
+    }
+
+    #[test]
+    fn exec_in_the_host_mount_namespace() {
+        let mut h = testutil::header(sensor_common::kind::EXEC);
+        h.mntns = 100;
+        assert_eq!(on_exec(&h, "c", &HOST, ProcessInfo::default).unwrap().severity, Severity::Critical);
+        h.mntns = 101;
+        assert!(on_exec(&h, "c", &HOST, ProcessInfo::default).is_none());
+        h.mntns = 0;
+        assert!(on_exec(&h, "c", &HOST, ProcessInfo::default).is_none());
     }
 }
