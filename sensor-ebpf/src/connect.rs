@@ -20,7 +20,7 @@ use sensor_common::{
 };
 
 use crate::{
-    maps::{count_loss, EVENTS, HOST_CONNECT_PATH},
+    maps::{batched_submit_flags, count_loss, EVENTS, HOST_CONNECT_PATH},
     task::{fill_header, subject, Subject},
 };
 
@@ -166,6 +166,6 @@ fn try_connect(ctx: &TracePointContext) -> Result<u32, i64> {
         }
     }
 
-    entry.submit(0);
+    entry.submit(batched_submit_flags());
     Ok(0)
 }

@@ -28,7 +28,10 @@ use sensor_common::{
 };
 
 use crate::{
-    maps::{count_loss, CONFIG, CONTAINER_CGROUPS, EVENTS, HOST_EXEC_PREFIX, OFFSETS},
+    maps::{
+        batched_submit_flags, count_loss, CONFIG, CONTAINER_CGROUPS, EVENTS, HOST_EXEC_PREFIX,
+        OFFSETS,
+    },
     task::{current_task, fill_header, parent_tgid, read_kernel, Subject},
 };
 
@@ -118,7 +121,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<u32, i64> {
         }
     }
 
-    entry.submit(0);
+    entry.submit(batched_submit_flags());
     Ok(0)
 }
 

@@ -62,6 +62,34 @@ pub static HOST_CONNECT_PATH: Array<PathPrefix> = Array::with_max_entries(HOST_E
 #[map]
 pub static HOST_EXEC_PREFIX: Array<PathPrefix> = Array::with_max_entries(HOST_EXEC_PREFIXES, 0);
 
+/// `bpf_ringbuf_submit` flags and `bpf_ringbuf_query` selectors (uapi `BPF_RB_*`).
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+const BPF_RB_RING_SIZE: u64 = 1;
+
+/// Slot 0 is non-zero while the agent drains the ring on a timer (it is busy); zero while it
+/// sleeps until woken.
+#[map]
+pub static AGENT_POLLING: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Submit flags for the high-volume kinds (exec, connect). While the agent drains the ring on
+/// its own timer, events do not wake it: a wake-up per event costs the exec'ing CPU a cross-CPU
+/// interrupt. While it sleeps, the usual adaptive wake-up brings it back. Once a quarter of the
+/// ring is waiting the agent is woken at once, so a burst cannot fill the ring.
+#[inline(always)]
+pub fn batched_submit_flags() -> u64 {
+    let waiting = EVENTS.query(BPF_RB_AVAIL_DATA);
+    let size = EVENTS.query(BPF_RB_RING_SIZE);
+    if waiting > size / 4 {
+        return BPF_RB_FORCE_WAKEUP;
+    }
+    match AGENT_POLLING.get(0) {
+        Some(&polling) if polling != 0 => BPF_RB_NO_WAKEUP,
+        _ => 0,
+    }
+}
+
 /// Counts one lost event of the given slot.
 #[inline(always)]
 pub fn count_loss(slot: u32) {

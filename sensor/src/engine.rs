@@ -369,16 +369,24 @@ impl Engine {
                 if let Some(info) = &info {
                     self.containers.upsert((**info).clone());
                 }
+                // The creating client connected before Docker stamped the container's creation;
+                // clients reacting to the event connect after it. Docker's `Created` time is the
+                // sharper cut, the event time the fallback.
+                let created_at = info
+                    .as_deref()
+                    .map(|i| i.created_unix_ns)
+                    .filter(|&ns| ns > 0 && ns <= time_unix_ns)
+                    .unwrap_or(time_unix_ns);
                 let creation = Creation {
                     id: &id,
                     name: &name,
                     image: &image,
-                    ktime_ns: self.clock.ktime_ns(time_unix_ns),
+                    ktime_ns: self.clock.ktime_ns(created_at),
                     info: info.as_deref(),
                     error: error.as_deref(),
                 };
                 if let Some(finding) = escape::on_created(&creation, &self.socket) {
-                    let ktime = creation.ktime_ns;
+                    let ktime = self.clock.ktime_ns(time_unix_ns);
                     self.emit_at(finding, ktime, time_unix_ns);
                 }
             }
@@ -432,8 +440,13 @@ impl Engine {
             // right after start-up should not add a second notice.
             for socket in &self.sockets {
                 let object = socket.path.display().to_string();
-                self.dedup
-                    .seed(&info.id, crate::rules::socket::RUNTIME_SOCKET, &object, now, finding.severity);
+                self.dedup.seed(
+                    &info.id,
+                    crate::rules::socket::RUNTIME_SOCKET,
+                    &object,
+                    now,
+                    finding.severity,
+                );
             }
             self.emit(finding, now);
         }
@@ -456,16 +469,24 @@ impl Engine {
         };
         let container = finding.container_id.as_deref().unwrap_or("");
         let count = match &finding.dedup {
-            Some(key) => match self.dedup.check(container, finding.rule, key, ktime_ns, finding.severity) {
-                Verdict::Emit(count) => count,
-                Verdict::Fold => {
-                    self.stats.folded += 1;
-                    return;
+            Some(key) => {
+                match self
+                    .dedup
+                    .check(container, finding.rule, key, ktime_ns, finding.severity)
+                {
+                    Verdict::Emit(count) => count,
+                    Verdict::Fold => {
+                        self.stats.folded += 1;
+                        return;
+                    }
                 }
-            },
+            }
             None => 1,
         };
-        let snapshot = finding.container_id.as_deref().map(|id| self.containers.snapshot(id, "").0);
+        let snapshot = finding
+            .container_id
+            .as_deref()
+            .map(|id| self.containers.snapshot(id, "").0);
         // A detection about a container Docker has not told us about yet waits briefly.
         let waiting = finding.container_id.is_some() && info.is_none() && self.docker.connected;
         let enrichment = self.enrichment_of(finding.container_id.as_deref(), &finding.unresolved);
@@ -519,7 +540,9 @@ impl Engine {
     fn enrichment_of(&self, container_id: Option<&str>, unresolved: &[String]) -> Enrichment {
         let mut missing: Vec<String> = Vec::new();
         if let Some(id) = container_id {
-            if let (_, Enrichment::Failed(reason)) = self.containers.snapshot(id, &self.docker_state()) {
+            if let (_, Enrichment::Failed(reason)) =
+                self.containers.snapshot(id, &self.docker_state())
+            {
                 missing.push(reason);
             }
         }

@@ -210,8 +210,6 @@ fn script_run_through_the_shell_by_path() {
 }
 
 #[test]
-#[ignore = "missed detection: busybox's shell runs `sh <script>` through /proc/self/exe, and the \
-            interpreter check looks at the file name, not argv[0]"]
 fn script_run_through_the_shell_by_applet_name() {
     script_through_the_shell("sh");
 }

@@ -72,8 +72,12 @@ fn nsenter(name: &str, target: &HostSleeper, namespaces: &[&str], command: &str)
 /// into it).
 fn expect_one_join(sensor: &Sensor, name: &str) -> Value {
     let d = sensor.expect(
-        &format!("host-namespace-joined for {name}"),
-        |d| text(d, "rule") == "host-namespace-joined" && text(d, "container.name") == name,
+        &format!("a critical host-namespace-joined for {name}"),
+        |d| {
+            text(d, "rule") == "host-namespace-joined"
+                && text(d, "container.name") == name
+                && text(d, "severity") == "critical"
+        },
         DETECTION_TIMEOUT,
     );
     assert_detection(&d, "host-namespace-joined", "critical", "T1611", name);
@@ -154,18 +158,27 @@ fn nsenter_into_several_host_namespaces() {
         assert_eq!(field(&d, "evidence.network_namespace_is_host"), true, "{d}");
     }
     canary::trigger(&scope, &[]).expect(&sensor, DETECTION_TIMEOUT);
+    // nsenter enters the network namespace before the mount namespace: a high detection for the
+    // first may precede the critical one (a more severe repeat is never folded); nothing more.
     let joins = joins_of(&sensor, &name);
+    let critical = joins
+        .iter()
+        .filter(|j| j.contains(r#""severity":"critical""#))
+        .count();
     assert_eq!(
-        joins.len(),
+        critical,
         1,
-        "expected one detection:\n{}",
+        "expected one critical detection:\n{}",
+        joins.join("\n")
+    );
+    assert!(
+        joins.len() <= 2,
+        "expected at most one more (high) detection:\n{}",
         joins.join("\n")
     );
 }
 
 #[test]
-#[ignore = "missed detection: setns into the host's network (or uts/ipc/pid) namespace without \
-            its mount namespace is not reported"]
 fn nsenter_into_the_host_network_namespace_only() {
     let target = HostSleeper::start();
     let scope = Scope::new();
@@ -190,5 +203,11 @@ fn nsenter_into_the_host_network_namespace_only() {
         DETECTION_TIMEOUT,
     );
     assert_eq!(text(&d, "mitre.technique_id"), "T1611", "{d}");
+    assert_eq!(
+        text(&d, "severity"),
+        "high",
+        "the network namespace alone: {d}"
+    );
     assert_eq!(field(&d, "evidence.network_namespace_is_host"), true, "{d}");
+    assert_eq!(field(&d, "evidence.mount_namespace_is_host"), false, "{d}");
 }

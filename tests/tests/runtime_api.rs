@@ -320,8 +320,6 @@ fn privileged_container_removed_at_once_is_still_reported() {
 }
 
 #[test]
-#[ignore = "sensor bug: a created container that is gone before the inspect is reported with \
-            enrichment.status \"complete\" (the pending-detection flush overwrites the failure)"]
 fn created_container_gone_before_the_sensor_looks() {
     // The sensor reaches Docker through a relay the test can hold, so that the created container
     // is certainly gone when the sensor inspects it (Docker's own timing rarely allows that).
@@ -450,8 +448,6 @@ impl Drop for ReactingClient {
 }
 
 #[test]
-#[ignore = "sensor bug: a host client that connects to the Docker socket within milliseconds \
-            after the create event (a monitoring agent, a second sensor) takes the attribution"]
 fn escape_is_attributed_despite_a_host_client_reacting_to_the_create() {
     let scope = Scope::new();
     let sensor = Sensor::start(&[]);

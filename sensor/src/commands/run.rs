@@ -23,18 +23,20 @@ use crate::{
     engine::{Engine, EngineConfig},
     host::HostNamespaces,
     output,
-    probes::{HostExecPrefixes, LossCounters, ProbeOptions, Probes},
+    probes::{HostExecPrefixes, LossCounters, PollingFlag, ProbeOptions, Probes},
     stats::{self, Losses},
     timefmt::monotonic_ns,
 };
 
 /// Records handled per wake-up before other work (Docker updates, signals) gets a turn.
 const BATCH: usize = 4096;
-/// After draining the ring buffer the reader rests this long before it waits again. The kernel
-/// only wakes a reader that has caught up, so events arriving meanwhile cost no wake-up: under
-/// a burst the agent wakes at most about a thousand times a second instead of once per event
-/// (each wake-up is a cross-CPU interrupt, costly in VMs), for at most this much added latency.
-const COALESCE: Duration = Duration::from_millis(1);
+/// While events keep coming, the ring is drained this often and execs and connects do not wake
+/// the agent (see `batched_submit_flags` in the kernel programs): a wake-up per event costs the
+/// exec'ing CPU a cross-CPU interrupt. This bounds their added latency.
+const POLL: Duration = Duration::from_millis(2);
+/// Empty timed drains after which the agent goes back to sleeping until the kernel wakes it,
+/// so an idle host costs no timer wake-ups.
+const IDLE_POLLS: u32 = 5;
 /// How often losses are checked and waiting detections flushed.
 const TICK: Duration = Duration::from_millis(250);
 /// How long start-up waits for Docker's container list before declaring ready without it.
@@ -97,6 +99,7 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
     let mut prefixes = probes.take_host_exec_prefixes(&host_exec_prefixes)?;
     let ring = probes.take_events()?;
     let loss_counters = probes.take_loss_counters()?;
+    let polling = probes.take_polling_flag()?;
     let mut filter = probes.take_cgroup_filter()?;
 
     // The kernel registers new container cgroups from here on; add the ones that already exist.
@@ -141,16 +144,13 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
         );
     }
 
-    let result = event_loop(
-        &args,
-        &mut engine,
+    let kernel = KernelHandles {
         ring,
-        &loss_counters,
-        &mut docker_rx,
-        &output,
-        &mut prefixes,
-    )
-    .await;
+        loss_counters,
+        polling,
+        prefixes,
+    };
+    let result = event_loop(&args, &mut engine, kernel, &mut docker_rx, &output).await;
 
     engine.finish();
     drop(engine);
@@ -199,15 +199,29 @@ async fn wait_for_inventory(
     }
 }
 
+/// The kernel-side handles the event loop works with.
+struct KernelHandles {
+    ring: RingBuf<MapData>,
+    loss_counters: LossCounters,
+    polling: PollingFlag,
+    prefixes: HostExecPrefixes,
+}
+
 async fn event_loop(
     args: &RunArgs,
     engine: &mut Engine,
-    ring: RingBuf<MapData>,
-    loss_counters: &LossCounters,
+    kernel: KernelHandles,
     docker_rx: &mut mpsc::Receiver<DockerUpdate>,
     output: &output::Output,
-    prefixes: &mut HostExecPrefixes,
 ) -> anyhow::Result<()> {
+    let KernelHandles {
+        ring,
+        loss_counters,
+        polling,
+        mut prefixes,
+    } = kernel;
+    let prefixes = &mut prefixes;
+    let loss_counters = &loss_counters;
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // `AsyncFd` (and with it the ring buffer) is dropped.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
@@ -220,26 +234,31 @@ async fn event_loop(
     let mut last_stats = Instant::now();
     let stats_every = Duration::from_secs(args.stats_interval);
     let mut failure = None;
-    let mut resting = false;
-    let rest = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(rest);
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pacer = Pacer {
+        flag: polling,
+        polling: false,
+        empty: 0,
+        failed: false,
+    };
 
     loop {
         tokio::select! {
-            () = &mut rest, if resting => resting = false,
-            guard = ring.readable_mut(), if !resting => {
-                let mut guard = guard.context("waiting on the ring buffer")?;
-                let ring = guard.get_inner_mut();
-                let mut handled = 0;
-                while handled < BATCH {
-                    let Some(record) = ring.next() else { break };
-                    engine.on_record(&record);
-                    handled += 1;
+            _ = poll.tick(), if pacer.polling => {
+                let drained = drain(ring.get_mut(), engine);
+                if !pacer.polled(drained) {
+                    // What was queued between the last drain and the flag change woke nobody.
+                    drain(ring.get_mut(), engine);
                 }
-                if handled < BATCH {
+            }
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("waiting on the ring buffer")?;
+                if drain(guard.get_inner_mut(), engine) < BATCH {
                     guard.clear_ready();
-                    rest.as_mut().reset(tokio::time::Instant::now() + COALESCE);
-                    resting = true;
+                }
+                if pacer.woken() {
+                    poll.reset();
                 }
             }
             Some(update) = docker_rx.recv() => deliver(engine, prefixes, update),
@@ -289,6 +308,64 @@ fn deliver(engine: &mut Engine, prefixes: &mut HostExecPrefixes, update: DockerU
         }
     }
     engine.on_docker(update);
+}
+
+/// When the ring is read: on a kernel wake-up after a quiet spell, then every [`POLL`] while
+/// events keep coming (the kernel does not wake the agent meanwhile), and back to waiting for a
+/// wake-up after [`IDLE_POLLS`] empty drains.
+struct Pacer {
+    flag: PollingFlag,
+    polling: bool,
+    empty: u32,
+    failed: bool,
+}
+
+impl Pacer {
+    /// The kernel woke the agent; returns true when timed draining starts now.
+    fn woken(&mut self) -> bool {
+        self.empty = 0;
+        if self.polling {
+            return false;
+        }
+        self.set(true);
+        true
+    }
+
+    /// After a timed drain of `drained` records; returns false once back to sleeping.
+    fn polled(&mut self, drained: usize) -> bool {
+        if drained > 0 {
+            self.empty = 0;
+            return true;
+        }
+        self.empty += 1;
+        if self.empty < IDLE_POLLS {
+            return true;
+        }
+        self.set(false);
+        false
+    }
+
+    fn set(&mut self, polling: bool) {
+        self.polling = polling;
+        if let Err(err) = self.flag.set(polling) {
+            // Without the flag the kernel wakes the agent per event: correct, only dearer.
+            if !self.failed {
+                warn!("could not tell the kernel the reader's state: {err}");
+                self.failed = true;
+            }
+        }
+    }
+}
+
+/// Hands up to [`BATCH`] queued records to the engine; returns how many there were.
+fn drain(ring: &mut RingBuf<MapData>, engine: &mut Engine) -> usize {
+    let mut handled = 0;
+    while handled < BATCH {
+        let Some(record) = ring.next() else { break };
+        engine.on_record(&record);
+        handled += 1;
+    }
+    handled
 }
 
 fn report_stats(args: &RunArgs, engine: &Engine, losses: &Losses) {

@@ -164,6 +164,18 @@ impl LossCounters {
     }
 }
 
+/// Tells the kernel programs whether the agent is draining the ring on its timer (then events
+/// need not wake it) or sleeping until woken.
+pub struct PollingFlag {
+    map: Array<MapData, u32>,
+}
+
+impl PollingFlag {
+    pub fn set(&mut self, polling: bool) -> Result<(), MapError> {
+        self.map.set(0, u32::from(polling), 0)
+    }
+}
+
 /// The kernel's container cgroup filter.
 pub struct CgroupFilter {
     map: HashMap<MapData, u64, CgroupState>,
@@ -340,6 +352,17 @@ impl Probes {
             .cloned()
             .collect();
         Ok(HostExecPrefixes { map, used })
+    }
+
+    /// The agent's polling flag (can be taken once).
+    pub fn take_polling_flag(&mut self) -> Result<PollingFlag, ProbeError> {
+        let name = "AGENT_POLLING";
+        let map = self
+            .ebpf
+            .take_map(name)
+            .ok_or(ProbeError::MissingMap { name })?;
+        let map = Array::try_from(map).map_err(|source| ProbeError::Map { name, source })?;
+        Ok(PollingFlag { map })
     }
 
     /// The container cgroup filter (can be taken once).

@@ -57,21 +57,46 @@ impl Deduper {
                 return Verdict::Fold;
             }
             let count = entry.folded + 1;
-            *entry = Entry { emitted_at: now_ns, folded: 0, severity };
+            *entry = Entry {
+                emitted_at: now_ns,
+                folded: 0,
+                severity,
+            };
             return Verdict::Emit(count);
         }
         if self.entries.len() >= CAPACITY {
             self.evict_oldest_half();
         }
-        self.entries.insert(map_key, Entry { emitted_at: now_ns, folded: 0, severity });
+        self.entries.insert(
+            map_key,
+            Entry {
+                emitted_at: now_ns,
+                folded: 0,
+                severity,
+            },
+        );
         Verdict::Emit(1)
     }
 
     /// Marks a key as already reported at `severity` (e.g. by the start-up posture report), so
     /// the first live occurrence within the window folds into it.
-    pub fn seed(&mut self, container: &str, rule: &'static str, object: &str, now_ns: u64, severity: Severity) {
+    pub fn seed(
+        &mut self,
+        container: &str,
+        rule: &'static str,
+        object: &str,
+        now_ns: u64,
+        severity: Severity,
+    ) {
         let key = (container.to_string(), rule, object.to_string());
-        self.entries.insert(key, Entry { emitted_at: now_ns, folded: 0, severity });
+        self.entries.insert(
+            key,
+            Entry {
+                emitted_at: now_ns,
+                folded: 0,
+                severity,
+            },
+        );
     }
 
     /// Forgets everything about a removed container.
@@ -99,7 +124,10 @@ mod tests {
     const SEC: u64 = 1_000_000_000;
 
     fn key(object: &str, window_ns: u64) -> DedupKey {
-        DedupKey { object: object.to_string(), window_ns }
+        DedupKey {
+            object: object.to_string(),
+            window_ns,
+        }
     }
 
     #[test]
@@ -108,40 +136,73 @@ mod tests {
         let k = key("o", 60 * SEC);
         assert_eq!(d.check("c", "r", &k, 0, Severity::High), Verdict::Emit(1));
         assert_eq!(d.check("c", "r", &k, SEC, Severity::Medium), Verdict::Fold);
-        assert_eq!(d.check("c", "r", &k, 2 * SEC, Severity::Critical), Verdict::Emit(2));
-        assert_eq!(d.check("c", "r", &k, 3 * SEC, Severity::Critical), Verdict::Fold);
+        assert_eq!(
+            d.check("c", "r", &k, 2 * SEC, Severity::Critical),
+            Verdict::Emit(2)
+        );
+        assert_eq!(
+            d.check("c", "r", &k, 3 * SEC, Severity::Critical),
+            Verdict::Fold
+        );
     }
 
     #[test]
     fn folds_repeats_inside_the_window_and_counts_them() {
         let mut d = Deduper::default();
-        assert_eq!(d.check("c", "r", &key("/s", 60 * SEC), 0, Severity::Medium), Verdict::Emit(1));
+        assert_eq!(
+            d.check("c", "r", &key("/s", 60 * SEC), 0, Severity::Medium),
+            Verdict::Emit(1)
+        );
         for t in 1..=5 {
-            assert_eq!(d.check("c", "r", &key("/s", 60 * SEC), t * SEC, Severity::Medium), Verdict::Fold);
+            assert_eq!(
+                d.check("c", "r", &key("/s", 60 * SEC), t * SEC, Severity::Medium),
+                Verdict::Fold
+            );
         }
         assert_eq!(
             d.check("c", "r", &key("/s", 60 * SEC), 61 * SEC, Severity::Medium),
             Verdict::Emit(6)
         );
-        assert_eq!(d.check("c", "r", &key("/s", 60 * SEC), 62 * SEC, Severity::Medium), Verdict::Fold);
+        assert_eq!(
+            d.check("c", "r", &key("/s", 60 * SEC), 62 * SEC, Severity::Medium),
+            Verdict::Fold
+        );
     }
 
     #[test]
     fn different_containers_rules_and_objects_are_separate() {
         let mut d = Deduper::default();
-        assert_eq!(d.check("a", "r", &key("o", SEC), 0, Severity::Medium), Verdict::Emit(1));
-        assert_eq!(d.check("b", "r", &key("o", SEC), 0, Severity::Medium), Verdict::Emit(1));
-        assert_eq!(d.check("a", "q", &key("o", SEC), 0, Severity::Medium), Verdict::Emit(1));
-        assert_eq!(d.check("a", "r", &key("p", SEC), 0, Severity::Medium), Verdict::Emit(1));
+        assert_eq!(
+            d.check("a", "r", &key("o", SEC), 0, Severity::Medium),
+            Verdict::Emit(1)
+        );
+        assert_eq!(
+            d.check("b", "r", &key("o", SEC), 0, Severity::Medium),
+            Verdict::Emit(1)
+        );
+        assert_eq!(
+            d.check("a", "q", &key("o", SEC), 0, Severity::Medium),
+            Verdict::Emit(1)
+        );
+        assert_eq!(
+            d.check("a", "r", &key("p", SEC), 0, Severity::Medium),
+            Verdict::Emit(1)
+        );
     }
 
     #[test]
     fn seeded_keys_fold_and_forgotten_containers_alert_again() {
         let mut d = Deduper::default();
         d.seed("c", "r", "o", 0, Severity::Medium);
-        assert_eq!(d.check("c", "r", &key("o", 10 * SEC), SEC, Severity::Medium), Verdict::Fold);
+        assert_eq!(
+            d.check("c", "r", &key("o", 10 * SEC), SEC, Severity::Medium),
+            Verdict::Fold
+        );
         d.forget_container("c");
-        assert_eq!(d.check("c", "r", &key("o", 10 * SEC), 2 * SEC, Severity::Medium), Verdict::Emit(1));
+        assert_eq!(
+            d.check("c", "r", &key("o", 10 * SEC), 2 * SEC, Severity::Medium),
+            Verdict::Emit(1)
+        );
     }
 
     #[test]

@@ -196,7 +196,8 @@ pub struct Creation<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub image: &'a str,
-    /// Kernel time of the create event.
+    /// Kernel time of the container's creation (Docker's `Created`, else the event's time): the
+    /// creating client connected before it.
     pub ktime_ns: u64,
     pub info: Option<&'a ContainerInfo>,
     /// Why the inspect failed, when it did.

@@ -153,7 +153,8 @@ impl ExecRules {
         let mut executed = origin::origin(&lookup);
         let mut script = None;
         // Busybox runs `sh <script>` through /proc/self/exe: the interpreter is named by argv[0].
-        let interpreter = INTERPRETERS.contains(&basename(&filename)) || INTERPRETERS.contains(&tool);
+        let interpreter =
+            INTERPRETERS.contains(&basename(&filename)) || INTERPRETERS.contains(&tool);
         if matches!(executed, Origin::Image) && interpreter {
             if let Some(path) = script_argument(argv) {
                 let lookup = Lookup {

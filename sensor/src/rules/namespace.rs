@@ -29,12 +29,24 @@ pub fn on_exec(
     if header.mntns == 0 || header.mntns != host.mnt {
         return None;
     }
-    Some(finding(&["mount"], "exec", container_id, process()))
+    Some(finding(
+        &["mount"],
+        "exec",
+        container_id,
+        process(),
+        header.mntns,
+        host,
+    ))
 }
 
 /// A setns that moved a container process into host namespaces.
-pub fn on_setns(event: &NamespaceEvent, container_id: &str, host: &HostNamespaces) -> Option<Finding> {
-    let entered = |before: u32, after: u32, host: u32| after != 0 && after == host && before != host;
+pub fn on_setns(
+    event: &NamespaceEvent,
+    container_id: &str,
+    host: &HostNamespaces,
+) -> Option<Finding> {
+    let entered =
+        |before: u32, after: u32, host: u32| after != 0 && after == host && before != host;
     let mut joined = Vec::new();
     if entered(event.mntns_before, event.mntns, host.mnt) {
         joined.push("mount");
@@ -48,24 +60,54 @@ pub fn on_setns(event: &NamespaceEvent, container_id: &str, host: &HostNamespace
     if joined.is_empty() {
         return None;
     }
-    let mut finding = finding(&joined, "setns", container_id, ProcessInfo::of(&event.header));
-    put(&mut finding.evidence, "nstype", format!("0x{:x}", event.nstype));
+    let process = ProcessInfo::of(&event.header);
+    let mut finding = finding(&joined, "setns", container_id, process, event.mntns, host);
+    let evidence = &mut finding.evidence;
+    put(evidence, "nstype", format!("0x{:x}", event.nstype));
+    put(evidence, "mount_namespace_is_host", event.mntns == host.mnt);
+    put(
+        evidence,
+        "network_namespace_is_host",
+        event.netns == host.net,
+    );
+    put(evidence, "pid_namespace_is_host", event.pidns == host.pid);
     Some(finding)
 }
 
-fn finding(joined: &[&str], seen_on: &str, container_id: &str, process: ProcessInfo) -> Finding {
-    let severity = if joined.contains(&"mount") { Severity::Critical } else { Severity::High };
+fn finding(
+    joined: &[&str],
+    seen_on: &str,
+    container_id: &str,
+    process: ProcessInfo,
+    mntns: u32,
+    host: &HostNamespaces,
+) -> Finding {
+    let severity = if joined.contains(&"mount") {
+        Severity::Critical
+    } else {
+        Severity::High
+    };
     let mut evidence = Map::new();
     put(&mut evidence, "host_namespaces_joined", joined.to_vec());
     put(&mut evidence, "seen_on", seen_on);
+    put(&mut evidence, "mount_namespace", mntns);
+    put(&mut evidence, "host_mount_namespace", host.mnt);
     // One detection per container; a more severe one (the mount namespace after the network
     // one, as nsenter enters them in that order) still goes out.
-    Finding::new(HOST_NAMESPACE, severity, mitre::ESCAPE_TO_HOST, format!("Process in a container joined the host's {} namespace", joined.join(" and ")))
-        .in_container(container_id)
-        .process(process)
-        .evidence(evidence)
-        .response(RESPONSE)
-        .dedup_by("host-namespaces", 600)
+    Finding::new(
+        HOST_NAMESPACE,
+        severity,
+        mitre::ESCAPE_TO_HOST,
+        format!(
+            "Process in a container joined the host's {} namespace",
+            joined.join(" and ")
+        ),
+    )
+    .in_container(container_id)
+    .process(process)
+    .evidence(evidence)
+    .response(RESPONSE)
+    .dedup_by("host-namespaces", 600)
 }
 
 #[cfg(test)]
@@ -73,7 +115,11 @@ mod tests {
     use super::*;
     use crate::testutil;
 
-    const HOST: HostNamespaces = HostNamespaces { mnt: 100, net: 200, pid: 300 };
+    const HOST: HostNamespaces = HostNamespaces {
+        mnt: 100,
+        net: 200,
+        pid: 300,
+    };
 
     fn setns(before: (u32, u32, u32), after: (u32, u32, u32)) -> NamespaceEvent {
         NamespaceEvent {
@@ -93,15 +139,26 @@ mod tests {
     #[test]
     fn entering_the_host_mount_namespace_is_critical() {
         let f = on_setns(&setns((1, 2, 3), (100, 2, 3)), "c", &HOST).unwrap();
-        assert_eq!((f.rule, f.severity, f.technique.id), (HOST_NAMESPACE, Severity::Critical, "T1611"));
-        assert_eq!(f.evidence["host_namespaces_joined"], serde_json::json!(["mount"]));
+        assert_eq!(
+            (f.rule, f.severity, f.technique.id),
+            (HOST_NAMESPACE, Severity::Critical, "T1611")
+        );
+        assert_eq!(
+            f.evidence["host_namespaces_joined"],
+            serde_json::json!(["mount"])
+        );
     }
 
     #[test]
     fn entering_only_the_host_network_or_pid_namespace_is_high() {
         let f = on_setns(&setns((1, 2, 3), (1, 200, 300)), "c", &HOST).unwrap();
         assert_eq!(f.severity, Severity::High);
-        assert_eq!(f.evidence["host_namespaces_joined"], serde_json::json!(["network", "pid"]));
+        assert_eq!(
+            f.evidence["host_namespaces_joined"],
+            serde_json::json!(["network", "pid"])
+        );
+        assert_eq!(f.evidence["mount_namespace_is_host"], false);
+        assert_eq!(f.evidence["network_namespace_is_host"], true);
     }
 
     #[test]
@@ -116,7 +173,12 @@ mod tests {
     fn exec_in_the_host_mount_namespace() {
         let mut h = testutil::header(sensor_common::kind::EXEC);
         h.mntns = 100;
-        assert_eq!(on_exec(&h, "c", &HOST, ProcessInfo::default).unwrap().severity, Severity::Critical);
+        assert_eq!(
+            on_exec(&h, "c", &HOST, ProcessInfo::default)
+                .unwrap()
+                .severity,
+            Severity::Critical
+        );
         h.mntns = 101;
         assert!(on_exec(&h, "c", &HOST, ProcessInfo::default).is_none());
         h.mntns = 0;
