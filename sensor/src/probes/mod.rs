@@ -250,6 +250,10 @@ impl Probes {
             _pad: 0,
         };
         let mut ebpf = EbpfLoader::new()
+            // The programs carry no CO-RE relocations (offsets come in as constants), so aya
+            // need not parse the kernel's BTF too: that parse alone is most of the agent's
+            // peak memory.
+            .btf(None)
             .override_global("OFFSETS", &offsets, true)
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", options.ring_buffer_bytes)
@@ -286,6 +290,9 @@ impl Probes {
             }
             probes.attach(hook)?;
         }
+        // aya's loader parses the kernel's BTF as well (~17 MiB, freed with the loader): return
+        // those pages now, before the ring buffer is mapped, so the two never add up.
+        release_free_heap();
         info!(
             "probes attached count={} programs={}",
             probes.attached.len(),
@@ -409,7 +416,10 @@ fn raise_memlock_limit() {
 
 /// Field offsets from the running kernel's BTF; zero (invalid) when BTF is unusable.
 fn kernel_offsets() -> KernelOffsets {
-    match btf::Btf::from_file(Path::new(VMLINUX_BTF)).and_then(|btf| btf::kernel_offsets(&btf)) {
+    let found = btf::Btf::from_file(Path::new(VMLINUX_BTF)).and_then(|btf| btf::kernel_offsets(&btf));
+    // The parsed BTF is gone; return its pages before aya parses the same file again.
+    release_free_heap();
+    match found {
         Ok(offsets) => offsets,
         Err(err) => {
             warn!(
@@ -417,6 +427,15 @@ fn kernel_offsets() -> KernelOffsets {
             );
             KernelOffsets::default()
         }
+    }
+}
+
+/// Returns free heap pages to the system (glibc keeps them otherwise).
+pub fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
