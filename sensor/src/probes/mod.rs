@@ -416,7 +416,8 @@ fn raise_memlock_limit() {
 
 /// Field offsets from the running kernel's BTF; zero (invalid) when BTF is unusable.
 fn kernel_offsets() -> KernelOffsets {
-    let found = btf::Btf::from_file(Path::new(VMLINUX_BTF)).and_then(|btf| btf::kernel_offsets(&btf));
+    let found =
+        btf::Btf::from_file(Path::new(VMLINUX_BTF)).and_then(|btf| btf::kernel_offsets(&btf));
     // The parsed BTF is gone; return its pages before aya parses the same file again.
     release_free_heap();
     match found {

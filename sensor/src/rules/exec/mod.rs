@@ -4,6 +4,9 @@
 //! container — downloads (`wget`/`curl` with their URL and output file) and `chmod +x` — so a
 //! detection can say where the binary came from.
 
+mod history;
+mod stager;
+
 use std::{
     collections::{HashMap, VecDeque},
     path::Path,
@@ -11,6 +14,7 @@ use std::{
 
 use serde_json::{json, Map, Value};
 
+use self::{history::Transfer, stager::PipelineStep};
 use super::{
     miner,
     origin::{self, Lookup, Origin, WrittenFile},
@@ -38,22 +42,9 @@ const HISTORY_CONTAINERS: usize = 4096;
 /// Repeats of the same rule, container and file within this window fold into one detection.
 const DEDUP_SECS: u64 = 300;
 
-/// A decoder and a shell fed from stdin, children of the same parent this close together, are
-/// one pipeline: `echo … | base64 -d | sh`.
-const PIPELINE_NS: u64 = 2_000_000_000;
 /// How long after a decoded stager a dropped executable is linked to it.
 const STAGER_LINK_NS: u64 = 60_000_000_000;
-const SHELLS: &[&str] = &["sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"];
 
-const DOWNLOADERS: &[&str] = &[
-    "wget",
-    "curl",
-    "ftpget",
-    "tftp",
-    "aria2c",
-    "fetch",
-    "lwp-download",
-];
 const INTERPRETERS: &[&str] = &[
     "sh", "bash", "ash", "dash", "zsh", "ksh", "busybox", "python", "python2", "python3", "perl",
     "ruby", "node", "php",
@@ -75,17 +66,6 @@ const FILELESS_RESPONSE: &str =
     capture the process memory (/proc/<pid>/mem or a core dump) before stopping anything; look for \
     the loader that created the descriptor.";
 
-/// Something earlier in the container that explains a file.
-#[derive(Clone, Debug)]
-struct Transfer {
-    ktime_ns: u64,
-    tool: String,
-    url: Option<String>,
-    /// The output file as the command named it (absolute, relative, or just a name).
-    output: Option<String>,
-    made_executable: bool,
-}
-
 /// Input of the exec rules for one event.
 pub struct ExecInput<'a> {
     pub event: &'a ExecEvent,
@@ -94,15 +74,6 @@ pub struct ExecInput<'a> {
     /// Container creation, nanoseconds since the epoch (0 unknown).
     pub created_unix_ns: i64,
     pub proc_root: &'a Path,
-}
-
-/// One half of a decode-and-run pipeline.
-#[derive(Clone, Debug)]
-struct PipelineStep {
-    ktime_ns: u64,
-    ppid: u32,
-    decoder: bool,
-    argv: String,
 }
 
 /// What the exec rules remember about one container.
@@ -180,37 +151,11 @@ impl ExecRules {
         argv: &[&str],
         filename: &str,
     ) -> Option<Finding> {
-        let decoder = is_decoder(tool, argv);
-        let shell = SHELLS.contains(&tool) && reads_stdin(argv);
-        if !decoder && !shell {
-            return None;
-        }
         let h = &input.event.header;
+        let this = stager::step(tool, argv, h.ktime_ns, h.ppid)?;
         let history = self.history_mut(input.container_id);
-        let partner = history.pipeline.iter().position(|step| {
-            step.decoder != decoder
-                && step.ppid == h.ppid
-                && h.ktime_ns.abs_diff(step.ktime_ns) <= PIPELINE_NS
-        });
-        let this = PipelineStep {
-            ktime_ns: h.ktime_ns,
-            ppid: h.ppid,
-            decoder,
-            argv: argv.join(" "),
-        };
-        let Some(index) = partner else {
-            if history.pipeline.len() >= HISTORY_PER_CONTAINER {
-                history.pipeline.pop_front();
-            }
-            history.pipeline.push_back(this);
-            return None;
-        };
-        let partner = history.pipeline.remove(index)?;
-        let (decoder_step, shell_step) = if decoder {
-            (this, partner)
-        } else {
-            (partner, this)
-        };
+        let (decoder_step, shell_step) =
+            stager::pair(&mut history.pipeline, this, HISTORY_PER_CONTAINER)?;
         history.stager = Some((h.ktime_ns, decoder_step.argv.clone()));
 
         let mut evidence = Map::new();
@@ -257,7 +202,10 @@ impl ExecRules {
         );
         // `sh -c '<script>'` carries a miner's arguments inside its script; the miner's own exec
         // is judged when it happens.
-        if external && SHELLS.contains(&tool_name(filename, argv)) && argv.get(1) == Some(&"-c") {
+        if external
+            && stager::SHELLS.contains(&tool_name(filename, argv))
+            && argv.get(1) == Some(&"-c")
+        {
             return None;
         }
         let transfers = self.explaining(input.container_id, file_path);
@@ -346,7 +294,10 @@ impl ExecRules {
             put(
                 &mut evidence,
                 "history",
-                transfers.iter().map(transfer_json).collect::<Vec<Value>>(),
+                transfers
+                    .iter()
+                    .map(history::to_json)
+                    .collect::<Vec<Value>>(),
             );
         }
         let stager = self
@@ -374,14 +325,9 @@ impl ExecRules {
 
     /// Records downloads and chmods so later detections can explain a file.
     fn remember(&mut self, input: &ExecInput<'_>, tool: &str, argv: &[&str]) {
-        let transfer = if DOWNLOADERS.contains(&tool) {
-            download(tool, argv)
-        } else if tool == "chmod" {
-            chmod(argv)
-        } else {
-            None
+        let Some(mut transfer) = history::parse(tool, argv) else {
+            return;
         };
-        let Some(mut transfer) = transfer else { return };
         transfer.ktime_ns = input.event.header.ktime_ns;
         let list = &mut self.history_mut(input.container_id).transfers;
         if list.len() >= HISTORY_PER_CONTAINER {
@@ -395,20 +341,9 @@ impl ExecRules {
         let Some(list) = self.history.get(container_id) else {
             return Vec::new();
         };
-        let name = basename(path);
         list.transfers
             .iter()
-            .filter(|t| {
-                let by_output = t
-                    .output
-                    .as_deref()
-                    .is_some_and(|o| o == path || (!o.starts_with('/') && basename(o) == name));
-                let by_url = t.output.is_none()
-                    && t.url
-                        .as_deref()
-                        .is_some_and(|u| basename(u.split(['?', '#']).next().unwrap_or(u)) == name);
-                by_output || by_url
-            })
+            .filter(|t| history::explains(t, path))
             .cloned()
             .collect()
     }
@@ -430,16 +365,6 @@ fn add_written(evidence: &mut Map<String, Value>, file: &WrittenFile) {
     put(evidence, "modified", rfc3339(file.mtime_unix_ns));
 }
 
-fn transfer_json(t: &Transfer) -> Value {
-    json!({
-        "tool": t.tool,
-        "url": t.url,
-        "output": t.output,
-        "made_executable": t.made_executable,
-        "ktime_ns": t.ktime_ns,
-    })
-}
-
 /// The process fields of a detection.
 pub fn process_info(event: &ExecEvent, filename: &str, argv: &[&str]) -> ProcessInfo {
     ProcessInfo {
@@ -459,105 +384,10 @@ pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// `base64 -d`, `base32 --decode`, `openssl base64 -d`, `xxd -r`, `uudecode`.
-fn is_decoder(tool: &str, argv: &[&str]) -> bool {
-    let has = |flag: &str| argv.iter().skip(1).any(|a| *a == flag);
-    match tool {
-        "base64" | "base32" | "basenc" => has("-d") || has("--decode") || has("-D"),
-        "openssl" => argv.iter().any(|a| a.contains("base64")) && has("-d"),
-        "xxd" => has("-r"),
-        "uudecode" => true,
-        _ => false,
-    }
-}
-
-/// A shell that reads its script from stdin: `sh`, `sh -s`, `bash -`.
-fn reads_stdin(argv: &[&str]) -> bool {
-    match argv.get(1) {
-        None => true,
-        Some(arg) => {
-            *arg == "-s"
-                || *arg == "-"
-                || (arg.starts_with('-') && !arg.contains('c') && argv.len() == 2)
-        }
-    }
-}
-
 /// `sh /tmp/x.sh` → `/tmp/x.sh`; `sh -c '…'` → none.
 fn script_argument<'a>(argv: &[&'a str]) -> Option<&'a str> {
     let candidate = *argv.get(1)?;
     (!candidate.is_empty() && !candidate.starts_with('-')).then_some(candidate)
-}
-
-/// `wget [-O file] URL`, `curl [-o file | -O] URL`.
-fn download(tool: &str, argv: &[&str]) -> Option<Transfer> {
-    let url = argv
-        .iter()
-        .skip(1)
-        .find(|a| a.contains("://"))
-        .map(|a| a.to_string());
-    let mut output = None;
-    let mut remote_name = false;
-    let mut args = argv.iter().skip(1).peekable();
-    while let Some(arg) = args.next() {
-        let value = |long: &str| arg.strip_prefix(long).and_then(|v| v.strip_prefix('='));
-        match *arg {
-            "-O" if tool == "wget" => output = args.next().map(|s| s.to_string()),
-            "-o" | "--output" if tool != "wget" => output = args.next().map(|s| s.to_string()),
-            "--output-document" => output = args.next().map(|s| s.to_string()),
-            "-O" | "--remote-name" => remote_name = true,
-            "-l" if tool == "tftp" => output = args.next().map(|s| s.to_string()),
-            _ => {
-                if let Some(v) = value("--output-document").or_else(|| value("--output")) {
-                    output = Some(v.to_string());
-                } else if let Some(v) = arg
-                    .strip_prefix("-O")
-                    .filter(|v| !v.is_empty() && tool == "wget")
-                {
-                    output = Some(v.to_string());
-                }
-            }
-        }
-    }
-    if url.is_none() && output.is_none() {
-        return None;
-    }
-    if output.is_none() && (remote_name || tool == "wget") {
-        output = url
-            .as_deref()
-            .map(|u| basename(u.split(['?', '#']).next().unwrap_or(u)).to_string());
-    }
-    Some(Transfer {
-        ktime_ns: 0,
-        tool: tool.to_string(),
-        url,
-        output,
-        made_executable: false,
-    })
-}
-
-/// `chmod +x f`, `chmod 755 f`, `chmod u+x,g+x f`.
-fn chmod(argv: &[&str]) -> Option<Transfer> {
-    let mut args = argv
-        .iter()
-        .skip(1)
-        .filter(|a| !a.starts_with('-') || a.contains('x'));
-    let mode = *args.next()?;
-    let executable = mode.contains('x')
-        || (mode.len() >= 3
-            && mode.bytes().all(|b| (b'0'..=b'7').contains(&b))
-            && mode.bytes().any(|b| (b - b'0') & 1 == 1));
-    if !executable {
-        return None;
-    }
-    let file = args.next()?;
-    Some(Transfer {
-        ktime_ns: 0,
-        tool: "chmod".into(),
-        url: None,
-        output: Some(file.to_string()),
-        made_executable: true,
-    })
 }
 
 #[cfg(test)]
@@ -810,29 +640,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(finding.rule, super::super::module::MODULE_LOAD);
-    }
-
-    #[test]
-    fn parses_download_and_chmod_commands() {
-        let t = download("wget", &["wget", "http://h/p/xmrig?x=1"]).unwrap();
-        assert_eq!(t.output.as_deref(), Some("xmrig"));
-        let t = download("curl", &["curl", "-sSL", "-o", "/tmp/a", "http://h/a"]).unwrap();
-        assert_eq!(t.output.as_deref(), Some("/tmp/a"));
-        let t = download("curl", &["curl", "--output=/x", "http://h/a"]).unwrap();
-        assert_eq!(t.output.as_deref(), Some("/x"));
-        let t = download("wget", &["wget", "-O/tmp/b", "http://h/b"]).unwrap();
-        assert_eq!(t.output.as_deref(), Some("/tmp/b"));
-        assert!(download("curl", &["curl", "--version"]).is_none());
-
-        assert_eq!(
-            chmod(&["chmod", "+x", "/tmp/m"]).unwrap().output.as_deref(),
-            Some("/tmp/m")
-        );
-        assert_eq!(
-            chmod(&["chmod", "0755", "m"]).unwrap().output.as_deref(),
-            Some("m")
-        );
-        assert!(chmod(&["chmod", "644", "m"]).is_none());
-        assert!(chmod(&["chmod", "-R", "g-w", "d"]).is_none());
     }
 }
