@@ -289,7 +289,8 @@ pub struct PathPrefix {
 pub struct ProbeConfig {
     /// Non-zero: send events of host processes too.
     pub host_events: u32,
-    pub _pad: u32,
+    /// Inode number of the host's mount namespace.
+    pub host_mntns: u32,
 }
 
 #[cfg(feature = "user")]

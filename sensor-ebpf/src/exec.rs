@@ -51,15 +51,10 @@ fn try_exec(ctx: &TracePointContext) -> Result<u32, i64> {
 
     let mut extra_flags = 0;
     let subject = match CONTAINER_CGROUPS.get_ptr_mut(cgroup_id) {
-        Some(state) => {
-            // SAFETY: the map value lives as long as the entry; a lost race with rmdir only
-            // writes to a value about to be freed.
-            unsafe { (*state).flags |= cgroup_state::STARTED };
-            Subject {
-                cgroup_id,
-                state: Some(state),
-            }
-        }
+        Some(state) => Subject {
+            cgroup_id,
+            state: Some(state),
+        },
         None => {
             if is_usermode_helper() {
                 extra_flags = flags::USERMODE_HELPER;
@@ -79,6 +74,17 @@ fn try_exec(ctx: &TracePointContext) -> Result<u32, i64> {
     };
     let event = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(&mut event.header, kind::EXEC, &subject, extra_flags);
+    if let Some(state) = subject.state {
+        // The container has started once a program runs in it outside the host's mount
+        // namespace. The runtime's own helper (`runc init`, re-executed from a sealed copy of
+        // itself) may exec in the container's cgroup while still in the host's namespaces; that
+        // is set-up, and the mounts that follow it are the runtime's.
+        if event.header.mntns != CONFIG.load().host_mntns {
+            // SAFETY: the map value lives as long as the entry; a lost race with rmdir only
+            // writes to a value about to be freed.
+            unsafe { (*state).flags |= cgroup_state::STARTED };
+        }
+    }
 
     let read = unsafe {
         bpf_probe_read_kernel_str(

@@ -50,7 +50,7 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
 #[unsafe(no_mangle)]
 pub static CONFIG: Global<ProbeConfig> = Global::new(ProbeConfig {
     host_events: 0,
-    _pad: 0,
+    host_mntns: 0,
 });
 
 /// Unix socket paths whose connection by a host process is sent to the agent: the container

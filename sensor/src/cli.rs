@@ -11,7 +11,7 @@ use crate::output::Format;
 #[derive(Debug, Parser)]
 #[command(name = "sensor", version, about, long_about = None)]
 pub struct Cli {
-    /// Log level for messages on stderr (detections always go to stdout).
+    /// Log level of the messages on stderr.
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL", value_parser = parse_level)]
     pub log_level: LevelFilter,
 
@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Watch containers and stream detections to stdout until SIGINT or SIGTERM.
     Run(RunArgs),
-    /// Check that this host can run the sensor (root, BPF, BTF, tracepoints, cgroups, Docker).
+    /// Check that this host can run the sensor (root, BTF, tracepoints, cgroup2, Docker).
     Check(CheckArgs),
     /// List the detection rules with severity and ATT&CK technique.
     Rules,
@@ -49,7 +49,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub host_events: bool,
 
-    /// Kernel ring buffer size: a power of two of at least 4K, e.g. 256K, 4M, 64M.
+    /// Kernel ring buffer size: a power of two from 4K to 1G, e.g. 256K, 4M, 64M. The agent's
+    /// resident memory grows by twice this size (the kernel maps the ring twice).
     #[arg(long, default_value = "4M", value_name = "SIZE", value_parser = parse_ring_size)]
     pub ring_buffer_size: u32,
 
@@ -57,7 +58,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stats_interval: u64,
 
-    /// Also write the counters as JSON to this file, at every stats interval and at exit.
+    /// Also write the counters as JSON to this file, at every stats interval and at exit
+    /// (replaced atomically; the keys are listed in the README).
     #[arg(long, value_name = "PATH")]
     pub stats_file: Option<PathBuf>,
 }

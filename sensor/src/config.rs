@@ -27,7 +27,7 @@ use crate::{detection::Severity, docker::ContainerInfo, rules};
 /// Why the configuration file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading config file {path}: {source}")]
+    #[error("reading config file {path}")]
     Read {
         path: String,
         #[source]
@@ -107,7 +107,7 @@ impl Config {
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
             path: path.to_string(),
-            message: err.to_string().trim_end().replace('\n', " "),
+            message: err.to_string().trim_end().to_string(),
         })?;
         for (index, entry) in config.allow.iter().enumerate() {
             let invalid = |problem: &str| ConfigError::Invalid {

@@ -6,7 +6,12 @@
 //! about a container whose metadata is not known yet waits briefly (bounded) for the Docker
 //! event that is normally a few milliseconds behind.
 
-use std::{collections::VecDeque, fs, path::PathBuf, sync::Arc};
+use std::{
+    collections::{HashMap, VecDeque},
+    fs,
+    path::PathBuf,
+    sync::Arc,
+};
 
 use log::{info, warn};
 use sensor_common::{
@@ -18,7 +23,7 @@ use crate::{
     cgroup::container_of,
     config::Config,
     containers::Containers,
-    detection::{Detection, Enrichment},
+    detection::{Detection, Enrichment, ProcessInfo},
     docker::{ContainerInfo, DockerUpdate},
     event::{decode, text, Event, ExecView as _},
     host::{discover_runtime_sockets, HostNamespaces, RuntimeSocket},
@@ -38,6 +43,8 @@ use crate::{
 const PENDING_WAIT_NS: u64 = 500_000_000;
 /// Detections waiting for metadata at most; beyond this they are emitted without it.
 const PENDING_CAPACITY: usize = 256;
+/// Containers whose writable layer (found through mountinfo) is remembered.
+const UPPER_DIR_CACHE: usize = 4096;
 /// Detections raised within this long after a loss are marked degraded.
 const DEGRADED_NS: u64 = 10_000_000_000;
 
@@ -97,6 +104,8 @@ pub struct Engine {
     degraded_until: u64,
     /// Reused buffer for the findings of one event.
     findings: Vec<Finding>,
+    /// Writable layers found through mountinfo, per container.
+    upper_dirs: HashMap<Arc<str>, Option<PathBuf>>,
     pub stats: EngineStats,
 }
 
@@ -121,6 +130,7 @@ impl Engine {
             pending: VecDeque::new(),
             degraded_until: 0,
             findings: Vec::new(),
+            upper_dirs: HashMap::new(),
             stats: EngineStats::default(),
         }
     }
@@ -233,6 +243,9 @@ impl Engine {
             self.stats.unresolved += 1;
             return;
         };
+        if is_runtime_bootstrap(e, &self.config.host) {
+            return;
+        }
         let info = self.containers.get(&container_id).cloned();
         let process = || {
             let filename = text(&e.filename, e.filename_len);
@@ -253,10 +266,15 @@ impl Engine {
                 }
             }),
         };
+        let upper_dir = match info.as_deref().and_then(|i| i.upper_dir.clone()) {
+            Some(dir) => Some(dir),
+            None => self.upper_dir_of(&container_id, h.tgid),
+        };
         let input = ExecInput {
             event: e,
             container_id: &container_id,
             info: info.as_deref(),
+            upper_dir: upper_dir.as_deref(),
             created_unix_ns,
             proc_root: &self.config.proc_root,
         };
@@ -339,6 +357,29 @@ impl Engine {
         }
     }
 
+    /// The container's writable layer read from one of its processes' mountinfo, for when
+    /// Docker's answer is not there yet (or Docker is down). Remembered per container.
+    fn upper_dir_of(&mut self, container_id: &Arc<str>, pid: u32) -> Option<PathBuf> {
+        if let Some(known) = self.upper_dirs.get(container_id) {
+            return known.clone();
+        }
+        let path = self
+            .config
+            .proc_root
+            .join(pid.to_string())
+            .join("mountinfo");
+        let found = fs::read_to_string(path)
+            .ok()
+            .and_then(|m| crate::rules::origin::upper_dir_from_mountinfo(&m));
+        if found.is_some() {
+            if self.upper_dirs.len() >= UPPER_DIR_CACHE {
+                self.upper_dirs.clear();
+            }
+            self.upper_dirs.insert(container_id.clone(), found.clone());
+        }
+        found
+    }
+
     /// Handles news from the Docker watcher.
     pub fn on_docker(&mut self, update: DockerUpdate) {
         match update {
@@ -394,6 +435,7 @@ impl Engine {
             DockerUpdate::Destroyed { id } => {
                 self.containers.mark_gone(&id);
                 self.exec.forget_container(&id);
+                self.upper_dirs.remove(id.as_str());
                 self.dedup.forget_container(&id);
             }
             DockerUpdate::Disconnected { reason } => {
@@ -483,6 +525,10 @@ impl Engine {
             }
             None => 1,
         };
+        let mut finding = finding;
+        if let Some(process) = &mut finding.process {
+            complete_process(process, &self.config.proc_root);
+        }
         let snapshot = finding
             .container_id
             .as_deref()
@@ -565,5 +611,121 @@ impl Engine {
         } else {
             format!("Docker unreachable: {}", self.docker.reason)
         }
+    }
+}
+
+/// Hooks other than exec carry no program path or arguments; for a detection, read them from
+/// `/proc` while the process still lives (best effort: a process gone keeps them empty).
+fn complete_process(process: &mut ProcessInfo, proc_root: &std::path::Path) {
+    if !process.filename.is_empty() || process.pid == 0 {
+        return;
+    }
+    let dir = proc_root.join(process.pid.to_string());
+    if let Ok(exe) = fs::read_link(dir.join("exe")) {
+        process.filename = exe.to_string_lossy().into_owned();
+    }
+    if process.argv.is_empty() {
+        if let Ok(cmdline) = fs::read(dir.join("cmdline")) {
+            process.argv = cmdline
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+        }
+    }
+}
+
+/// The container runtime's own helper: `runc init` re-executes a sealed copy of itself (through
+/// a file descriptor) after it joined the container's cgroup but before it entered the
+/// container's mount namespace. That exec is neither fileless malware nor a namespace escape.
+/// Only the exec is exempt: a setns into the host's namespaces is judged on its own.
+fn is_runtime_bootstrap(e: &ExecEvent, host: &HostNamespaces) -> bool {
+    if e.header.mntns != host.mnt {
+        return false;
+    }
+    let mut args = e.arg_strs();
+    let (Some(program), Some(command), None) = (args.next(), args.next(), args.next()) else {
+        return false;
+    };
+    let filename = text(&e.filename, e.filename_len);
+    let own_copy = crate::rules::origin::is_fd_path(&filename) || filename == "/proc/self/exe";
+    program == "runc" && command == "init" && own_copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    const HOST: HostNamespaces = HostNamespaces {
+        mnt: 100,
+        net: 200,
+        pid: 300,
+    };
+
+    fn exec_in(mntns: u32, filename: &str, args: &[&str]) -> ExecEvent {
+        let mut e = testutil::exec(filename, args);
+        e.header.mntns = mntns;
+        e
+    }
+
+    #[test]
+    fn runc_init_re_exec_in_the_host_namespace_is_the_runtime() {
+        assert!(is_runtime_bootstrap(
+            &exec_in(100, "/dev/fd/6", &["runc", "init"]),
+            &HOST
+        ));
+        assert!(is_runtime_bootstrap(
+            &exec_in(100, "/proc/self/exe", &["runc", "init"]),
+            &HOST
+        ));
+    }
+
+    #[test]
+    fn completes_process_details_from_proc() {
+        let proc_root = std::env::temp_dir().join(format!("engine-proc-{}", std::process::id()));
+        let dir = proc_root.join("77");
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/usr/local/bin/docker", dir.join("exe")).unwrap();
+        fs::write(dir.join("cmdline"), b"docker\0-H\0unix:///run/x.sock\0ps\0").unwrap();
+        let mut process = ProcessInfo {
+            pid: 77,
+            ..Default::default()
+        };
+        complete_process(&mut process, &proc_root);
+        assert_eq!(process.filename, "/usr/local/bin/docker");
+        assert_eq!(process.argv, ["docker", "-H", "unix:///run/x.sock", "ps"]);
+
+        // Exec detections keep what the kernel saw.
+        let mut exec = ProcessInfo {
+            pid: 77,
+            filename: "/tmp/m".into(),
+            ..Default::default()
+        };
+        complete_process(&mut exec, &proc_root);
+        assert_eq!(exec.filename, "/tmp/m");
+        fs::remove_dir_all(&proc_root).unwrap();
+    }
+
+    #[test]
+    fn look_alikes_are_not_the_runtime() {
+        // Inside the container's own mount namespace.
+        assert!(!is_runtime_bootstrap(
+            &exec_in(55, "/dev/fd/6", &["runc", "init"]),
+            &HOST
+        ));
+        // A real file, other arguments, other programs.
+        assert!(!is_runtime_bootstrap(
+            &exec_in(100, "/tmp/runc", &["runc", "init"]),
+            &HOST
+        ));
+        assert!(!is_runtime_bootstrap(
+            &exec_in(100, "/dev/fd/6", &["runc", "init", "x"]),
+            &HOST
+        ));
+        assert!(!is_runtime_bootstrap(
+            &exec_in(100, "/dev/fd/6", &["sh"]),
+            &HOST
+        ));
     }
 }

@@ -26,6 +26,16 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// The name as given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+        }
+    }
+}
+
 /// Detections queued for writing before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 4096;
 

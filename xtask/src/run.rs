@@ -1,6 +1,6 @@
 //! `cargo xtask run [-- <sensor args>]`: builds the agent and runs it as root.
 
-use std::{os::unix::process::ExitStatusExt, process::ExitStatus};
+use std::os::unix::process::CommandExt;
 
 use anyhow::{Context, Result};
 
@@ -24,41 +24,8 @@ pub fn main(args: &[String]) -> Result<()> {
         command.args(args);
     }
     say!("starting `{}`", cmd::describe(&command));
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("could not start `{}`", cmd::describe(&command)))?;
-
-    // The sensor shares our process group, so the terminal delivers Ctrl-C to it directly; xtask
-    // ignores SIGINT only to stay alive and report the sensor's exit code. This happens after the
-    // spawn because an ignored disposition would be inherited across exec by the sensor.
-    // SAFETY: installing SIG_IGN has no preconditions and no handler runs.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-    }
-    let status = child.wait().context("waiting for the sensor failed")?;
-    let code = exit_code(status);
-    if code != 0 {
-        say!("the sensor exited with {status}");
-    }
-    std::process::exit(code)
-}
-
-/// The sensor's exit code, or 128 + signal number when a signal ended it (as shells report it).
-fn exit_code(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwards_codes_and_signals() {
-        // Raw wait statuses: exit code in the second byte, terminating signal in the low bits.
-        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
-        assert_eq!(exit_code(ExitStatus::from_raw(42 << 8)), 42);
-        assert_eq!(exit_code(ExitStatus::from_raw(libc::SIGINT)), 130);
-    }
+    // Become the sensor (or sudo running it): Ctrl-C, SIGTERM and the exit code then reach and
+    // come from the sensor itself, with no parent left to forward them or to be orphaned from.
+    let err = command.exec();
+    Err(err).with_context(|| format!("could not start `{}`", cmd::describe(&command)))
 }

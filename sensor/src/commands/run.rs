@@ -53,18 +53,40 @@ const HOST_EXEC_PREFIXES: &[&str] = &[
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let docker_socket = match &args.docker_socket {
         Some(path) if !path.exists() => bail!("docker socket {} does not exist", path.display()),
+        Some(path) if !is_socket(path) => {
+            bail!("docker socket {} is not a unix socket", path.display())
+        }
         Some(path) => path.clone(),
         None => PathBuf::from(DEFAULT_DOCKER_SOCKET),
     };
     let config = match &args.config {
-        Some(path) => Config::load(path)?,
+        Some(path) => {
+            let config = Config::load(path)?;
+            info!(
+                "config {}: {} allow entries",
+                path.display(),
+                config.allow.len()
+            );
+            config
+        }
         None => Config::default(),
     };
+    if let Some(path) = &args.stats_file {
+        // Found out now, not at the first write a minute later.
+        stats::write_file(path, &serde_json::json!({}))
+            .with_context(|| format!("writing the stats file {}", path.display()))?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(serve(args, docker_socket, config))
+}
+
+/// True for a unix socket (following symlinks, as a client would).
+pub fn is_socket(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }
 
 /// The runtime socket paths host clients use: the configured Docker socket and the usual
@@ -95,6 +117,7 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
         ring_buffer_bytes: args.ring_buffer_size,
         host_exec_prefixes: host_exec_prefixes.clone(),
         host_connect_paths: host_connect_paths(&docker_socket),
+        host_mntns: host.mnt,
     })?;
     let mut prefixes = probes.take_host_exec_prefixes(&host_exec_prefixes)?;
     let ring = probes.take_events()?;
@@ -130,13 +153,13 @@ async fn serve(args: RunArgs, docker_socket: PathBuf, config: Config) -> anyhow:
     tokio::spawn(docker::watch(docker_socket, docker_tx));
     wait_for_inventory(&mut engine, &mut prefixes, &mut docker_rx).await;
     info!(
-        "ready: probes={} containers={} container_cgroups={} runtime_sockets={} docker={} format={:?}",
+        "ready: probes={} running_containers={} container_cgroups={} runtime_sockets={} docker={} format={}",
         probes.attached.len(),
         engine.container_count(),
         existing.len(),
         engine.runtime_sockets().len(),
         engine.docker_version().unwrap_or("unavailable"),
-        args.format
+        args.format.name()
     );
     if !probes.offsets_valid {
         warn!(

@@ -135,6 +135,8 @@ pub struct ProbeOptions {
     pub host_exec_prefixes: Vec<String>,
     /// Runtime API socket paths whose connection by host processes is reported.
     pub host_connect_paths: Vec<String>,
+    /// Inode number of the host's mount namespace.
+    pub host_mntns: u32,
 }
 
 /// The loaded and attached programs.
@@ -247,7 +249,7 @@ impl Probes {
         let offsets = kernel_offsets();
         let config = ProbeConfig {
             host_events: u32::from(options.host_events),
-            _pad: 0,
+            host_mntns: options.host_mntns,
         };
         let mut ebpf = EbpfLoader::new()
             // The programs carry no CO-RE relocations (offsets come in as constants), so aya

@@ -109,6 +109,26 @@ fn mounted_at<'a>(mounts: &'a [MountInfo], path: &str) -> Option<&'a str> {
         })
 }
 
+/// The overlay upper directory of the root file system described by a process's mountinfo:
+/// the container's writable layer, known even before (or without) Docker's answer.
+pub fn upper_dir_from_mountinfo(mountinfo: &str) -> Option<PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if left.split_whitespace().nth(4)? != "/" {
+            return None;
+        }
+        let mut fields = right.split_whitespace();
+        if fields.next()? != "overlay" {
+            return None;
+        }
+        let options = fields.nth(1)?;
+        let upper = options
+            .split(',')
+            .find_map(|o| o.strip_prefix("upperdir="))?;
+        Some(PathBuf::from(crate::cgroup::unescape_mountinfo(upper)))
+    })
+}
+
 /// `/dev/fd/N`, `/proc/self/fd/N`, `/proc/<pid>/fd/N`: what execveat with an empty path and
 /// fexecve() produce.
 pub fn is_fd_path(filename: &str) -> bool {
@@ -452,6 +472,18 @@ mod tests {
         );
         symlink("/loop", root.join("loop")).unwrap();
         assert_eq!(resolve_in_root(&root, "/loop/x"), None);
+    }
+
+    #[test]
+    fn finds_the_writable_layer_in_mountinfo() {
+        let mountinfo = "1071 1012 0:73 / / rw,relatime master:303 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/A:/var/lib/docker/overlay2/l/B,upperdir=/var/lib/docker/overlay2/abc/diff,workdir=/var/lib/docker/overlay2/abc/work\n\
+            1072 1071 0:76 / /proc rw,nosuid - proc proc rw\n";
+        assert_eq!(
+            upper_dir_from_mountinfo(mountinfo),
+            Some(PathBuf::from("/var/lib/docker/overlay2/abc/diff"))
+        );
+        let not_overlay = "30 1 253:0 / / rw - ext4 /dev/vda rw\n";
+        assert_eq!(upper_dir_from_mountinfo(not_overlay), None);
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct ExecInput<'a> {
     pub event: &'a ExecEvent,
     pub container_id: &'a str,
     pub info: Option<&'a ContainerInfo>,
+    /// The container's writable layer on the host, when known (from Docker or mountinfo).
+    pub upper_dir: Option<&'a Path>,
     /// Container creation, nanoseconds since the epoch (0 unknown).
     pub created_unix_ns: i64,
     pub proc_root: &'a Path,
@@ -116,7 +118,7 @@ impl ExecRules {
         let lookup = Lookup {
             pid: input.event.header.tgid,
             filename: &filename,
-            upper_dir: input.info.and_then(|i| i.upper_dir.as_deref()),
+            upper_dir: input.upper_dir,
             created_unix_ns: input.created_unix_ns,
             proc_root: input.proc_root,
             mounts: input.info.map_or(&[], |i| i.mounts.as_slice()),
@@ -238,7 +240,7 @@ impl ExecRules {
                         DROPPED_EXECUTABLE,
                         Severity::High,
                         mitre::INGRESS_TOOL_TRANSFER,
-                        "Container executed a file written inside it after it started",
+                        "Container executed a file written inside it after it was created",
                         DROPPED_RESPONSE,
                     )
                 }
@@ -433,6 +435,7 @@ mod tests {
             event: e,
             container_id: &f.info.id,
             info: Some(&f.info),
+            upper_dir: f.info.upper_dir.as_deref(),
             created_unix_ns: 1,
             proc_root: &f.proc_root,
         };
