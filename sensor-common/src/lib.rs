@@ -27,14 +27,20 @@ pub const UNIX_PATH_LEN: usize = 108;
 pub mod kind {
     pub const CGROUP_MKDIR: u32 = 1;
     pub const CGROUP_RMDIR: u32 = 2;
+    pub const CGROUP_ATTACH: u32 = 3;
     pub const EXEC: u32 = 100;
     pub const CONNECT: u32 = 200;
     pub const MOUNT: u32 = 300;
     pub const FSOPEN: u32 = 301;
+    pub const OPEN_TREE: u32 = 302;
+    pub const MOVE_MOUNT: u32 = 303;
+    pub const MOUNT_SETATTR: u32 = 304;
     pub const SETNS: u32 = 400;
     pub const UNSHARE: u32 = 401;
     pub const OPEN_WRITE: u32 = 500;
+    pub const CHROOT: u32 = 501;
     pub const MODULE_LOAD: u32 = 600;
+    pub const IO_URING_SETUP: u32 = 601;
 }
 
 /// Slots of the per-CPU `LOST` counter array: one per event kind, so a loss report can say which
@@ -46,7 +52,8 @@ pub mod loss_slot {
     pub const MOUNT: u32 = 3;
     pub const NAMESPACE: u32 = 4;
     pub const OPEN: u32 = 5;
-    pub const MODULE: u32 = 6;
+    /// Module loads and other bare syscalls.
+    pub const SYSCALL: u32 = 6;
     /// Number of slots; the size of the `LOST` map.
     pub const COUNT: u32 = 7;
     /// Names in slot order, for reports.
@@ -103,15 +110,19 @@ pub struct EventHeader {
     pub comm: [u8; COMM_LEN],
 }
 
-/// A container cgroup appeared or went away (`cgroup:cgroup_mkdir` / `cgroup_rmdir`).
+/// A container cgroup appeared or went away (`cgroup:cgroup_mkdir` / `cgroup_rmdir`), or a
+/// task in a container moved a task out of the containers' cgroups (`cgroup_attach_task`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct CgroupEvent {
     pub header: EventHeader,
-    /// Id of the cgroup that was created or removed.
+    /// Id of the cgroup that was created, removed, or attached to.
     pub id: u64,
     /// Depth below the hierarchy root.
     pub level: u32,
+    /// The task that was moved (attach only).
+    pub task: u32,
+    pub _pad: u32,
     /// Bytes of `path` used (without the NUL).
     pub path_len: u32,
     /// Path relative to the cgroup2 mount, e.g. `/docker/<64 hex>`.
@@ -202,7 +213,8 @@ pub struct SetnsStart {
     pub pidns: u32,
 }
 
-/// An open for writing of a file the escape rules watch (`syscalls:sys_enter_openat`).
+/// An open for writing of a file the escape rules watch (`syscalls:sys_enter_openat` and
+/// friends), or a `chroot(2)`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct OpenEvent {
@@ -210,13 +222,18 @@ pub struct OpenEvent {
     /// `O_*` flags as passed.
     pub open_flags: u32,
     pub path_len: u32,
+    /// Directory a relative path is resolved against (`AT_FDCWD`, -100, for the working
+    /// directory).
+    pub dirfd: i32,
+    pub _pad: u32,
     pub path: [u8; PATH_LEN],
 }
 
-/// A kernel module load request (`init_module` / `finit_module`).
+/// A syscall whose arguments matter little: a kernel module load request (`init_module` /
+/// `finit_module`), or the set-up of an io_uring (whose operations bypass syscall hooks).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct ModuleEvent {
+pub struct SyscallEvent {
     pub header: EventHeader,
     /// The syscall number used.
     pub syscall: u32,

@@ -13,7 +13,8 @@
 
 use aya_ebpf::{
     helpers::{bpf_get_current_cgroup_id, generated::bpf_probe_read_kernel_str},
-    macros::tracepoint,
+    macros::{map, tracepoint},
+    maps::PerCpuArray,
     programs::TracePointContext,
     EbpfContext,
 };
@@ -30,6 +31,8 @@ const ROOT_OFFSET: usize = 8;
 const LEVEL_OFFSET: usize = 12;
 const ID_OFFSET: usize = 16;
 const PATH_OFFSET: usize = 24;
+const ATTACH_PID_OFFSET: usize = 24;
+const ATTACH_PATH_OFFSET: usize = 28;
 
 #[tracepoint]
 pub fn cgroup_mkdir(ctx: TracePointContext) -> u32 {
@@ -40,6 +43,24 @@ pub fn cgroup_mkdir(ctx: TracePointContext) -> u32 {
 pub fn cgroup_rmdir(ctx: TracePointContext) -> u32 {
     try_cgroup_event(&ctx, kind::CGROUP_RMDIR).unwrap_or(0)
 }
+
+/// `cgroup:cgroup_attach_task` — a task is moved to another cgroup (a write to `cgroup.procs`).
+///
+/// Record: `int dst_root` at 8, `int dst_level` at 12, `u64 dst_id` at 16, `int pid` at 24,
+/// `__data_loc char[] dst_path` at 28.
+///
+/// Sent only when a task inside a container moves a task to a cgroup that is not a container's:
+/// that task leaves the container filter, so this is the last the agent would hear of it.
+#[tracepoint]
+pub fn cgroup_attach_task(ctx: TracePointContext) -> u32 {
+    try_attach(&ctx).unwrap_or(0)
+}
+
+/// Per-CPU scratch for a cgroup path, so the container decision is made (and the filter map
+/// updated) before any ring-buffer space is asked for: a full ring must not leave a new
+/// container unwatched.
+#[map]
+static CGROUP_PATH: PerCpuArray<[u8; PATH_LEN]> = PerCpuArray::with_max_entries(1, 0);
 
 fn try_cgroup_event(ctx: &TracePointContext, event_kind: u32) -> Result<u32, i64> {
     let root: i32 = unsafe { ctx.read_at(ROOT_OFFSET) }.map_err(i64::from)?;
@@ -59,22 +80,15 @@ fn try_cgroup_event(ctx: &TracePointContext, event_kind: u32) -> Result<u32, i64
         let _ = CONTAINER_CGROUPS.remove(id);
     }
 
-    let Some(mut entry) = EVENTS.reserve::<CgroupEvent>(0) else {
-        count_loss(loss_slot::CGROUP);
-        return Ok(0);
-    };
-    let event = unsafe { &mut *entry.as_mut_ptr() };
-    let src = (ctx.as_ptr() as u64 + (data_loc & 0xffff) as u64) as *const u8;
-    let read = unsafe {
-        bpf_probe_read_kernel_str(event.path.as_mut_ptr().cast(), PATH_LEN as u32, src.cast())
-    };
-    event.path_len = if read > 0 { (read - 1) as u32 } else { 0 };
+    let path = CGROUP_PATH.get_ptr_mut(0).ok_or(0i64)?;
+    // SAFETY: per-CPU scratch, used by this program only while it runs.
+    let path = unsafe { &mut *path };
+    let len = read_data_loc_str(ctx, data_loc, path);
 
     let mut untracked = 0;
     if event_kind == kind::CGROUP_MKDIR {
         let created_in_container = container_subject().is_some();
-        if !created_in_container && !has_container_id(&event.path) {
-            entry.discard(0);
+        if !created_in_container && !has_container_id(path) {
             return Ok(0);
         }
         if CONTAINER_CGROUPS
@@ -85,19 +99,81 @@ fn try_cgroup_event(ctx: &TracePointContext, event_kind: u32) -> Result<u32, i64
             untracked = flags::UNTRACKED;
         }
     }
-
     // The header describes the task that made the change (its cgroup tells the agent which
     // container made a sub-cgroup); `id` is the cgroup the event is about.
+    send(event_kind, id, level as u32, 0, path, len, untracked);
+    Ok(0)
+}
+
+fn try_attach(ctx: &TracePointContext) -> Result<u32, i64> {
+    let root: i32 = unsafe { ctx.read_at(ROOT_OFFSET) }.map_err(i64::from)?;
+    if root != CGROUP2_HIERARCHY || container_subject().is_none() {
+        return Ok(0);
+    }
+    let dst: u64 = unsafe { ctx.read_at(ID_OFFSET) }.map_err(i64::from)?;
+    if CONTAINER_CGROUPS.get_ptr(dst).is_some() {
+        return Ok(0);
+    }
+    let level: i32 = unsafe { ctx.read_at(LEVEL_OFFSET) }.map_err(i64::from)?;
+    let task: i32 = unsafe { ctx.read_at(ATTACH_PID_OFFSET) }.map_err(i64::from)?;
+    let data_loc: u32 = unsafe { ctx.read_at(ATTACH_PATH_OFFSET) }.map_err(i64::from)?;
+    let path = CGROUP_PATH.get_ptr_mut(0).ok_or(0i64)?;
+    // SAFETY: as above.
+    let path = unsafe { &mut *path };
+    let len = read_data_loc_str(ctx, data_loc, path);
+    send(
+        kind::CGROUP_ATTACH,
+        dst,
+        level as u32,
+        task as u32,
+        path,
+        len,
+        0,
+    );
+    Ok(0)
+}
+
+/// Copies a `__data_loc` string of the record into `dst`; returns its length.
+#[inline(always)]
+fn read_data_loc_str(ctx: &TracePointContext, data_loc: u32, dst: &mut [u8; PATH_LEN]) -> u32 {
+    let src = (ctx.as_ptr() as u64 + (data_loc & 0xffff) as u64) as *const u8;
+    let read =
+        unsafe { bpf_probe_read_kernel_str(dst.as_mut_ptr().cast(), PATH_LEN as u32, src.cast()) };
+    if read > 0 {
+        (read - 1) as u32
+    } else {
+        0
+    }
+}
+
+#[inline(always)]
+fn send(
+    event_kind: u32,
+    id: u64,
+    level: u32,
+    task: u32,
+    path: &[u8; PATH_LEN],
+    path_len: u32,
+    extra_flags: u32,
+) {
+    let Some(mut entry) = EVENTS.reserve::<CgroupEvent>(0) else {
+        count_loss(loss_slot::CGROUP);
+        return;
+    };
+    let event = unsafe { &mut *entry.as_mut_ptr() };
     let subject = Subject {
         cgroup_id: unsafe { bpf_get_current_cgroup_id() },
         state: None,
     };
     fill_header(&mut event.header, event_kind, &subject, 0);
-    event.header.flags = (event.header.flags & flags::NO_TASK_FIELDS) | untracked;
+    event.header.flags = (event.header.flags & flags::NO_TASK_FIELDS) | extra_flags;
     event.id = id;
-    event.level = level as u32;
+    event.level = level;
+    event.task = task;
+    event._pad = 0;
+    event.path_len = path_len;
+    event.path = *path;
     entry.submit(0);
-    Ok(0)
 }
 
 /// 1 for the bytes of lower-case hex digits, 0 for everything else.

@@ -8,7 +8,8 @@
 //! Opens are the busiest syscalls there are, so the filter is layered: container tasks only,
 //! then write access only, then the file's last path component must be one of a handful of
 //! names (cgroup v1 `release_agent` and `notify_on_release`, `core_pattern`, `modprobe`,
-//! `uevent_helper`, `hotplug`, binfmt_misc `register`). Only then is an event reserved.
+//! `uevent_helper`, `hotplug`, binfmt_misc `register`, and cgroup2's `cgroup.procs` and
+//! `cgroup.threads`). Only then is an event reserved.
 
 use aya_ebpf::{
     helpers::{bpf_probe_read_user, generated::bpf_probe_read_user_str},
@@ -33,7 +34,7 @@ const WRITE_ACCESS: u64 = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC;
 const PATH_MASK: u32 = PATH_LEN as u32 - 1;
 
 /// Last path components that are worth an event when opened for writing.
-const WATCHED: [&[u8]; 7] = [
+const WATCHED: [&[u8]; 9] = [
     b"release_agent",
     b"notify_on_release",
     b"core_pattern",
@@ -41,20 +42,64 @@ const WATCHED: [&[u8]; 7] = [
     b"uevent_helper",
     b"hotplug",
     b"register",
+    // Moving a task between cgroups: out of the container's, it leaves the container filter.
+    b"cgroup.procs",
+    b"cgroup.threads",
 ];
 
 /// Per-CPU scratch for the path: too big for the 512-byte stack next to everything else.
 #[map]
 static OPEN_SCRATCH: PerCpuArray<[u8; PATH_LEN]> = PerCpuArray::with_max_entries(1, 0);
 
+/// `AT_FDCWD`: a relative path is resolved against the working directory.
+const AT_FDCWD: i32 = -100;
+
 #[tracepoint]
 pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
-    let (Ok(path), Ok(flags)) = (unsafe { ctx.read_at::<u64>(24) }, unsafe {
-        ctx.read_at::<u64>(32)
+    // Flags first: most opens read, and stop here.
+    let Ok(flags) = (unsafe { ctx.read_at::<u64>(32) }) else {
+        return 0;
+    };
+    if flags & WRITE_ACCESS == 0 {
+        return 0;
+    }
+    let (Ok(dirfd), Ok(path)) = (unsafe { ctx.read_at::<u64>(16) }, unsafe {
+        ctx.read_at::<u64>(24)
     }) else {
         return 0;
     };
-    on_open(path, flags)
+    on_open(dirfd as i32, path, flags)
+}
+
+/// `chroot(filename)`: record `filename` at 16. A container entering another root, such as a
+/// host process's `/proc/<pid>/root`, changes its view of the file system without any mount.
+#[tracepoint]
+pub fn sys_enter_chroot(ctx: TracePointContext) -> u32 {
+    let Some(subject) = container_subject() else {
+        return 0;
+    };
+    let Ok(path) = (unsafe { ctx.read_at::<u64>(16) }) else {
+        return 0;
+    };
+    let Some(mut entry) = EVENTS.reserve::<OpenEvent>(0) else {
+        count_loss(loss_slot::OPEN);
+        return 0;
+    };
+    let event = unsafe { &mut *entry.as_mut_ptr() };
+    fill_header(&mut event.header, kind::CHROOT, &subject, 0);
+    event.open_flags = 0;
+    event.dirfd = AT_FDCWD;
+    event._pad = 0;
+    let read = unsafe {
+        bpf_probe_read_user_str(
+            event.path.as_mut_ptr().cast(),
+            PATH_LEN as u32,
+            path as *const _,
+        )
+    };
+    event.path_len = if read > 0 { (read - 1) as u32 } else { 0 };
+    entry.submit(0);
+    0
 }
 
 #[tracepoint]
@@ -64,7 +109,7 @@ pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
     }) else {
         return 0;
     };
-    on_open(path, flags)
+    on_open(AT_FDCWD, path, flags)
 }
 
 #[tracepoint]
@@ -80,7 +125,8 @@ pub fn sys_enter_openat2(ctx: TracePointContext) -> u32 {
     let Ok(flags) = (unsafe { bpf_probe_read_user(how as *const u64) }) else {
         return 0;
     };
-    on_open(path, flags)
+    let dirfd = unsafe { ctx.read_at::<u64>(16) }.map_or(AT_FDCWD, |fd| fd as i32);
+    on_open(dirfd, path, flags)
 }
 
 #[tracepoint]
@@ -88,22 +134,22 @@ pub fn sys_enter_creat(ctx: TracePointContext) -> u32 {
     let Ok(path) = (unsafe { ctx.read_at::<u64>(16) }) else {
         return 0;
     };
-    on_open(path, O_CREAT | O_WRONLY | O_TRUNC)
+    on_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC)
 }
 
 #[inline(always)]
-fn on_open(path: u64, open_flags: u64) -> u32 {
+fn on_open(dirfd: i32, path: u64, open_flags: u64) -> u32 {
     if open_flags & WRITE_ACCESS == 0 {
         return 0;
     }
     let Some(subject) = container_subject() else {
         return 0;
     };
-    let _ = try_open(&subject, path, open_flags);
+    let _ = try_open(&subject, dirfd, path, open_flags);
     0
 }
 
-fn try_open(subject: &Subject, path: u64, open_flags: u64) -> Option<()> {
+fn try_open(subject: &Subject, dirfd: i32, path: u64, open_flags: u64) -> Option<()> {
     let scratch = OPEN_SCRATCH.get_ptr_mut(0)?;
     let buf = unsafe { &mut *scratch };
     let read = unsafe {
@@ -124,6 +170,8 @@ fn try_open(subject: &Subject, path: u64, open_flags: u64) -> Option<()> {
     let event = unsafe { &mut *entry.as_mut_ptr() };
     fill_header(&mut event.header, kind::OPEN_WRITE, subject, 0);
     event.open_flags = open_flags as u32;
+    event.dirfd = dirfd;
+    event._pad = 0;
     event.path = *buf;
     event.path_len = len;
     entry.submit(0);

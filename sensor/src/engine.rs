@@ -15,20 +15,21 @@ use std::{
 
 use log::{info, warn};
 use sensor_common::{
-    flags, kind, CgroupEvent, ConnectEvent, ExecEvent, ModuleEvent, MountEvent, NamespaceEvent,
-    OpenEvent,
+    flags, kind, CgroupEvent, ConnectEvent, ExecEvent, MountEvent, NamespaceEvent, OpenEvent,
+    SyscallEvent,
 };
 
 use crate::{
     cgroup::container_of,
     config::Config,
     containers::Containers,
-    detection::{Detection, Enrichment, ProcessInfo},
+    detection::{Detection, Enrichment, ProcessInfo, Severity},
     docker::{ContainerInfo, DockerUpdate},
     event::{decode, text, Event, ExecView as _},
     host::{discover_runtime_sockets, HostNamespaces, RuntimeSocket},
     output::Output,
     rules::{
+        boundary,
         dedup::{Deduper, Verdict},
         escape::{self, Creation},
         exec::{ExecInput, ExecRules},
@@ -190,7 +191,9 @@ impl Engine {
             Event::Mount(e) => self.on_mount(e),
             Event::Namespace(e) => self.on_namespace(e),
             Event::Open(e) => self.on_open(e),
-            Event::Module(e) => self.on_module(e),
+            Event::Chroot(e) => self.on_chroot(e),
+            Event::CgroupAttach(e) => self.on_cgroup_attach(e),
+            Event::Syscall(e) => self.on_syscall(e),
         }
     }
 
@@ -292,18 +295,54 @@ impl Engine {
             self.stats.unresolved += 1;
             return;
         };
-        if let Some(finding) = files::on_open(e, &container_id, &self.config.proc_root) {
+        let name = text(&e.path, e.path_len);
+        let finding = if name.ends_with("cgroup.procs") || name.ends_with("cgroup.threads") {
+            let containers = &self.containers;
+            boundary::on_cgroup_procs_write(e, &container_id, &self.config.proc_root, |id| {
+                containers.cgroup(id).is_some()
+            })
+        } else {
+            files::on_open(e, &container_id, &self.config.proc_root)
+        };
+        if let Some(finding) = finding {
             self.emit(finding, h.ktime_ns);
         }
     }
 
-    fn on_module(&mut self, e: &ModuleEvent) {
+    fn on_syscall(&mut self, e: &SyscallEvent) {
         let h = &e.header;
         let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
             self.stats.unresolved += 1;
             return;
         };
-        let finding = module::on_syscall(e, &container_id);
+        let finding = if h.kind == kind::IO_URING_SETUP {
+            boundary::on_io_uring(e, &container_id)
+        } else {
+            module::on_syscall(e, &container_id)
+        };
+        self.emit(finding, h.ktime_ns);
+    }
+
+    fn on_chroot(&mut self, e: &OpenEvent) {
+        let h = &e.header;
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        let info = self.containers.get(&container_id).cloned();
+        if let Some(finding) = boundary::on_chroot(e, &container_id, info.as_deref()) {
+            self.emit(finding, h.ktime_ns);
+        }
+    }
+
+    /// The mover is in a container (the kernel checked); the moved task leaves the filter.
+    fn on_cgroup_attach(&mut self, e: &CgroupEvent) {
+        let h = &e.header;
+        let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
+            self.stats.unresolved += 1;
+            return;
+        };
+        let finding = boundary::on_cgroup_attach(e, &container_id);
         self.emit(finding, h.ktime_ns);
     }
 
@@ -431,7 +470,15 @@ impl Engine {
                     self.emit_at(finding, ktime, time_unix_ns);
                 }
             }
-            DockerUpdate::Started(info) => self.containers.upsert(*info),
+            DockerUpdate::Started(info) => {
+                if info.started_unix_ns > 0 {
+                    let ktime = self.clock.ktime_ns(info.started_unix_ns);
+                    if let Some(finding) = escape::on_started(&info, ktime, &self.socket) {
+                        self.emit_at(finding, ktime, info.started_unix_ns);
+                    }
+                }
+                self.containers.upsert(*info);
+            }
             DockerUpdate::Destroyed { id } => {
                 self.containers.mark_gone(&id);
                 self.exec.forget_container(&id);
@@ -480,17 +527,22 @@ impl Engine {
             };
             // The posture notice stands for the container's socket use: a poller that connects
             // right after start-up should not add a second notice.
-            for socket in &self.sockets {
-                let object = socket.path.display().to_string();
-                self.dedup.seed(
-                    &info.id,
-                    crate::rules::socket::RUNTIME_SOCKET,
-                    &object,
-                    now,
-                    finding.severity,
-                );
-            }
+            self.seed_socket_notice(&info.id, now, finding.severity);
             self.emit(finding, now);
+        }
+    }
+
+    /// Marks the container's runtime-socket notice as given.
+    fn seed_socket_notice(&mut self, container_id: &str, ktime_ns: u64, severity: Severity) {
+        for socket in &self.sockets {
+            let object = socket.path.display().to_string();
+            self.dedup.seed(
+                container_id,
+                crate::rules::socket::RUNTIME_SOCKET,
+                &object,
+                ktime_ns,
+                severity,
+            );
         }
     }
 

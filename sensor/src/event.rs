@@ -7,8 +7,8 @@
 use std::{borrow::Cow, mem::size_of, net::IpAddr};
 
 use sensor_common::{
-    kind, CgroupEvent, ConnectEvent, EventHeader, ExecEvent, ModuleEvent, MountEvent,
-    NamespaceEvent, OpenEvent, ARGS_LEN, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN, UNIX_PATH_LEN,
+    kind, CgroupEvent, ConnectEvent, EventHeader, ExecEvent, MountEvent, NamespaceEvent, OpenEvent,
+    SyscallEvent, ARGS_LEN, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN, UNIX_PATH_LEN,
 };
 
 /// Why a record was rejected.
@@ -43,7 +43,11 @@ pub enum Event {
     Mount(MountEvent),
     Namespace(NamespaceEvent),
     Open(OpenEvent),
-    Module(ModuleEvent),
+    Chroot(OpenEvent),
+    /// A container task moved a task out of the containers' cgroups.
+    CgroupAttach(CgroupEvent),
+    /// Module loads and io_uring set-ups.
+    Syscall(SyscallEvent),
 }
 
 /// Name of a kind number.
@@ -51,14 +55,20 @@ pub fn kind_name(kind: u32) -> &'static str {
     match kind {
         kind::CGROUP_MKDIR => "cgroup_mkdir",
         kind::CGROUP_RMDIR => "cgroup_rmdir",
+        kind::CGROUP_ATTACH => "cgroup_attach",
         kind::EXEC => "exec",
         kind::CONNECT => "connect",
         kind::MOUNT => "mount",
         kind::FSOPEN => "fsopen",
+        kind::OPEN_TREE => "open_tree",
+        kind::MOVE_MOUNT => "move_mount",
+        kind::MOUNT_SETATTR => "mount_setattr",
         kind::SETNS => "setns",
         kind::UNSHARE => "unshare",
         kind::OPEN_WRITE => "open_write",
+        kind::CHROOT => "chroot",
         kind::MODULE_LOAD => "module_load",
+        kind::IO_URING_SETUP => "io_uring_setup",
         _ => "unknown",
     }
 }
@@ -71,13 +81,13 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     })?;
     let name = kind_name(header.kind);
     match header.kind {
-        kind::CGROUP_MKDIR | kind::CGROUP_RMDIR => {
+        kind::CGROUP_MKDIR | kind::CGROUP_RMDIR | kind::CGROUP_ATTACH => {
             let e: CgroupEvent = read(bytes, name)?;
             check_len(name, "path", e.path_len, PATH_LEN)?;
-            Ok(if header.kind == kind::CGROUP_MKDIR {
-                Event::CgroupMkdir(e)
-            } else {
-                Event::CgroupRmdir(e)
+            Ok(match header.kind {
+                kind::CGROUP_MKDIR => Event::CgroupMkdir(e),
+                kind::CGROUP_RMDIR => Event::CgroupRmdir(e),
+                _ => Event::CgroupAttach(e),
             })
         }
         kind::EXEC => {
@@ -91,7 +101,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             check_len(name, "path", e.path_len, UNIX_PATH_LEN)?;
             Ok(Event::Connect(e))
         }
-        kind::MOUNT | kind::FSOPEN => {
+        kind::MOUNT | kind::FSOPEN | kind::OPEN_TREE | kind::MOVE_MOUNT | kind::MOUNT_SETATTR => {
             let e: MountEvent = read(bytes, name)?;
             check_len(name, "source", e.source_len, PATH_LEN)?;
             check_len(name, "target", e.target_len, PATH_LEN)?;
@@ -100,12 +110,16 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             Ok(Event::Mount(e))
         }
         kind::SETNS | kind::UNSHARE => Ok(Event::Namespace(read(bytes, name)?)),
-        kind::OPEN_WRITE => {
+        kind::OPEN_WRITE | kind::CHROOT => {
             let e: OpenEvent = read(bytes, name)?;
             check_len(name, "path", e.path_len, PATH_LEN)?;
-            Ok(Event::Open(e))
+            Ok(if header.kind == kind::CHROOT {
+                Event::Chroot(e)
+            } else {
+                Event::Open(e)
+            })
         }
-        kind::MODULE_LOAD => Ok(Event::Module(read(bytes, name)?)),
+        kind::MODULE_LOAD | kind::IO_URING_SETUP => Ok(Event::Syscall(read(bytes, name)?)),
         other => Err(DecodeError::UnknownKind(other)),
     }
 }

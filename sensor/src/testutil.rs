@@ -90,6 +90,8 @@ pub fn open(path: &str) -> OpenEvent {
         header: header(kind::OPEN_WRITE),
         open_flags: 0o1101,
         path_len: 0,
+        dirfd: -100,
+        _pad: 0,
         path: [0; PATH_LEN],
     };
     e.path_len = fill(&mut e.path, path.as_bytes());

@@ -268,22 +268,11 @@ async fn event_loop(
 
     loop {
         tokio::select! {
-            _ = poll.tick(), if pacer.polling => {
-                let drained = drain(ring.get_mut(), engine);
-                if !pacer.polled(drained) {
-                    // What was queued between the last drain and the flag change woke nobody.
-                    drain(ring.get_mut(), engine);
-                }
-            }
-            guard = ring.readable_mut() => {
-                let mut guard = guard.context("waiting on the ring buffer")?;
-                if drain(guard.get_inner_mut(), engine) < BATCH {
-                    guard.clear_ready();
-                }
-                if pacer.woken() {
-                    poll.reset();
-                }
-            }
+            // In this order, so that neither a signal nor Docker's metadata waits behind an
+            // event flood; the ring is drained in bounded batches.
+            biased;
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
             Some(update) = docker_rx.recv() => deliver(engine, prefixes, update),
             _ = tick.tick() => {
                 if output.is_closed() {
@@ -301,8 +290,22 @@ async fn event_loop(
                     report_stats(args, engine, &losses);
                 }
             }
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = poll.tick(), if pacer.polling => {
+                let drained = drain(ring.get_mut(), engine);
+                if !pacer.polled(drained) {
+                    // What was queued between the last drain and the flag change woke nobody.
+                    drain(ring.get_mut(), engine);
+                }
+            }
+            guard = ring.readable_mut() => {
+                let mut guard = guard.context("waiting on the ring buffer")?;
+                if drain(guard.get_inner_mut(), engine) < BATCH {
+                    guard.clear_ready();
+                }
+                if pacer.woken() {
+                    poll.reset();
+                }
+            }
         }
     }
 

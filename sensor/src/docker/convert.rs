@@ -95,6 +95,7 @@ fn mount_info(mount: &MountPoint) -> MountInfo {
         source: text(&mount.source),
         destination: text(&mount.destination),
         read_write: mount.rw.unwrap_or(false),
+        volume: text(&mount.name),
     }
 }
 
@@ -293,6 +294,7 @@ mod tests {
             source: source.into(),
             destination: destination.into(),
             read_write,
+            volume: String::new(),
         };
         assert_eq!(
             mounts,
@@ -348,6 +350,7 @@ mod tests {
             source: "/var/lib/docker/volumes/dockerhelper-vol/_data".into(),
             destination: "/data".into(),
             read_write: true,
+            volume: "dockerhelper-vol".into(),
         };
         let tmpfs = MountInfo {
             kind: "tmpfs".into(),

@@ -12,6 +12,8 @@ pub struct MountInfo {
     /// Path inside the container.
     pub destination: String,
     pub read_write: bool,
+    /// The volume's name, for `volume` mounts.
+    pub volume: String,
 }
 
 /// A container, as known from the Docker API.

@@ -182,7 +182,7 @@ async fn inventory(docker: &Docker) -> Result<Vec<ContainerInfo>, SessionEnd> {
     let mut infos = Vec::with_capacity(listed.len());
     for id in listed.into_iter().filter_map(|summary| summary.id) {
         match docker.inspect_container(&id, None).await {
-            Ok(inspect) => infos.push(container_info(&inspect)),
+            Ok(inspect) => infos.push(described(docker, &inspect).await),
             // Removed between the listing and the inspect: nothing to know.
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
@@ -270,12 +270,16 @@ async fn handle_event(
         _ if id.is_empty() => Ok(()),
         Some("create") => {
             let inspected = docker.inspect_container(&id, None).await;
+            let info = match &inspected {
+                Ok(inspect) => Some(Box::new(described(docker, inspect).await)),
+                Err(_) => None,
+            };
             let update = DockerUpdate::Created {
                 id,
                 time_unix_ns,
                 name,
                 image,
-                info: inspected.as_ref().ok().map(|i| Box::new(container_info(i))),
+                info,
                 error: inspected.as_ref().err().map(describe),
             };
             // The event is reported even when the connection broke during the inspect.
@@ -294,6 +298,35 @@ async fn handle_event(
     }
 }
 
+/// The container as the rules need it. A `local` volume created with `-o type=none -o o=bind
+/// -o device=<host path>` is a bind mount of that host path under another name, so it is
+/// described as one: `docker volume create … -o device=/` then `-v vol:/host` binds the host's
+/// root. One volume inspect per such mount, per container lifecycle event.
+async fn described(
+    docker: &Docker,
+    inspect: &bollard::models::ContainerInspectResponse,
+) -> ContainerInfo {
+    let mut info = container_info(inspect);
+    for mount in info
+        .mounts
+        .iter_mut()
+        .filter(|m| m.kind == "volume" && !m.volume.is_empty())
+    {
+        let Ok(volume) = docker.inspect_volume(&mount.volume).await else {
+            continue;
+        };
+        let options = &volume.options;
+        let bind = options
+            .get("o")
+            .is_some_and(|o| o.split(',').any(|o| o == "bind" || o == "rbind"));
+        if let (true, Some(device)) = (bind, options.get("device")) {
+            mount.kind = "bind".to_string();
+            mount.source = device.clone();
+        }
+    }
+    info
+}
+
 /// Inspects a started container again: only now does it have a pid and a start time.
 async fn on_start(
     docker: &Docker,
@@ -302,7 +335,7 @@ async fn on_start(
 ) -> Result<(), SessionEnd> {
     match docker.inspect_container(&id, None).await {
         Ok(inspect) => {
-            let info = Box::new(container_info(&inspect));
+            let info = Box::new(described(docker, &inspect).await);
             send(updates, DockerUpdate::Started(info)).await
         }
         // Already removed again (`docker run --rm` of a short command): `Destroyed` follows.

@@ -22,76 +22,46 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/se
 /// Where vmlinux BTF lives.
 const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// A tracepoint program: (program name, category, tracepoint, required).
+/// A tracepoint program; the program name is the tracepoint's name.
 struct Hook {
     program: &'static str,
     category: &'static str,
+    /// The sensor refuses to run without it; the others widen coverage and are skipped (and
+    /// reported at start-up) on kernels that lack them.
     required: bool,
 }
 
-/// Every hook. The program name is the tracepoint name. Optional hooks widen coverage; a kernel
-/// without them still runs the sensor (reported at start-up).
+const fn hook(category: &'static str, program: &'static str, required: bool) -> Hook {
+    Hook {
+        program,
+        category,
+        required,
+    }
+}
+
+/// Every hook.
+#[rustfmt::skip]
 const HOOKS: &[Hook] = &[
-    Hook {
-        program: "cgroup_mkdir",
-        category: "cgroup",
-        required: true,
-    },
-    Hook {
-        program: "cgroup_rmdir",
-        category: "cgroup",
-        required: true,
-    },
-    Hook {
-        program: "sched_process_exec",
-        category: "sched",
-        required: true,
-    },
-    Hook {
-        program: "sys_enter_connect",
-        category: "syscalls",
-        required: true,
-    },
-    Hook {
-        program: "sys_enter_mount",
-        category: "syscalls",
-        required: true,
-    },
-    Hook {
-        program: "sys_enter_fsopen",
-        category: "syscalls",
-        required: false,
-    },
-    Hook {
-        program: "sys_enter_setns",
-        category: "syscalls",
-        required: false,
-    },
-    Hook {
-        program: "sys_exit_setns",
-        category: "syscalls",
-        required: false,
-    },
-    Hook {
-        program: "sys_enter_openat",
-        category: "syscalls",
-        required: false,
-    },
-    Hook {
-        program: "sys_enter_open",
-        category: "syscalls",
-        required: false,
-    },
-    Hook {
-        program: "sys_enter_openat2",
-        category: "syscalls",
-        required: false,
-    },
-    Hook {
-        program: "sys_enter_creat",
-        category: "syscalls",
-        required: false,
-    },
+    hook("cgroup", "cgroup_mkdir", true),
+    hook("cgroup", "cgroup_rmdir", true),
+    hook("cgroup", "cgroup_attach_task", false),
+    hook("sched", "sched_process_exec", true),
+    hook("syscalls", "sys_enter_connect", true),
+    hook("syscalls", "sys_enter_mount", true),
+    hook("syscalls", "sys_enter_fsopen", false),
+    hook("syscalls", "sys_enter_open_tree", false),
+    hook("syscalls", "sys_enter_move_mount", false),
+    hook("syscalls", "sys_enter_mount_setattr", false),
+    hook("syscalls", "sys_enter_setns", false),
+    hook("syscalls", "sys_exit_setns", false),
+    hook("syscalls", "sys_enter_openat", false),
+    hook("syscalls", "sys_enter_open", false),
+    hook("syscalls", "sys_enter_openat2", false),
+    hook("syscalls", "sys_enter_creat", false),
+    hook("syscalls", "sys_enter_chroot", false),
+    hook("syscalls", "sys_enter_init_module", false),
+    hook("syscalls", "sys_enter_finit_module", false),
+    hook("syscalls", "sys_enter_io_uring_setup", false),
 ];
 
 /// Why the programs could not be loaded or attached.
@@ -283,8 +253,8 @@ impl Probes {
                         tracefs: tracefs.display().to_string(),
                     });
                 }
-                warn!(
-                    "tracepoint {}/{} is missing; its coverage is off",
+                info!(
+                    "tracepoint {}/{} is not in this kernel; that hook is off",
                     hook.category, hook.program
                 );
                 probes.skipped.push(hook.program);

@@ -34,11 +34,13 @@ const SENSITIVE_PATHS: &[&str] = &[
     "/dev",
     "/etc",
     "/root",
-    "/home",
     "/var/lib/docker",
     "/var/lib/containerd",
     "/var/lib/kubelet",
 ];
+/// Sensitive as a whole, not below: `/home` holds every user's keys, `/home/me/project` is an
+/// ordinary development bind.
+const SENSITIVE_EXACT: &[&str] = &["/home"];
 /// Host paths that matter when writable (binaries, boot files and modules the host will run).
 const SENSITIVE_WHEN_WRITABLE: &[&str] = &[
     "/usr",
@@ -99,11 +101,20 @@ pub fn dangers(info: &ContainerInfo) -> Vec<String> {
                 .iter()
                 .any(|p| bind == *p || bind.starts_with(&format!("{p}/")))
         };
+        // A directory above a sensitive path holds it: `-v /var:/v` binds /var/run/docker.sock
+        // and /var/lib/docker.
+        let above = |paths: &[&str]| paths.iter().any(|p| p.starts_with(&format!("{bind}/")));
         if bind == "/" {
             found.push("binds the host root (/)".to_string());
         } else if is_runtime_path(&bind) {
             found.push(format!("binds the runtime socket path {bind}"));
-        } else if under(SENSITIVE_PATHS) || (writable && under(SENSITIVE_WHEN_WRITABLE)) {
+        } else if above(RUNTIME_PATHS) {
+            found.push(format!("binds {bind}, which holds a runtime socket"));
+        } else if under(SENSITIVE_PATHS)
+            || above(SENSITIVE_PATHS)
+            || SENSITIVE_EXACT.contains(&bind.as_str())
+            || (writable && under(SENSITIVE_WHEN_WRITABLE))
+        {
             let access = if writable { "" } else { " (read-only)" };
             found.push(format!("binds sensitive host path {bind}{access}"));
         }
@@ -128,7 +139,14 @@ pub fn dangers(info: &ContainerInfo) -> Vec<String> {
     }
     for opt in &info.security_opt {
         let opt = opt.replace(':', "=");
-        if opt == "seccomp=unconfined" || opt == "apparmor=unconfined" || opt == "label=disable" {
+        // systempaths=unconfined unmasks /proc/sys, /proc/sysrq-trigger and friends.
+        let off = [
+            "seccomp=unconfined",
+            "apparmor=unconfined",
+            "label=disable",
+            "systempaths=unconfined",
+        ];
+        if off.contains(&opt.as_str()) {
             found.push(format!("security option {opt}"));
         }
     }
@@ -284,6 +302,9 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
                 Some(origin.container_id.clone()),
             )
         }
+        // A container whose only risk is a runtime socket mount gets its notice when it uses the
+        // socket (one notice per container, however often it polls).
+        (None, false) if dangers.iter().all(|d| d.contains("runtime socket")) => return None,
         (None, false) => (
             DANGEROUS_CREATE,
             Severity::Medium,
@@ -310,6 +331,23 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
                     .unwrap_or_default(),
             ),
     )
+}
+
+/// A dangerous container started: if a container used a runtime API just before (and no host
+/// client after it), that container started it — `docker start` of an existing privileged or
+/// host-bound container is an escape as much as creating one. Only that case is reported; the
+/// container's creation was judged already.
+pub fn on_started(info: &ContainerInfo, ktime_ns: u64, sockets: &SocketRules) -> Option<Finding> {
+    let creation = Creation {
+        id: &info.id,
+        name: &info.name,
+        image: &info.image,
+        ktime_ns,
+        info: Some(info),
+        error: None,
+    };
+    let finding = on_created(&creation, sockets)?;
+    (finding.rule == ESCAPE).then_some(finding)
 }
 
 fn created_json(creation: &Creation<'_>) -> Value {
@@ -384,6 +422,33 @@ mod tests {
     }
 
     #[test]
+    fn directories_above_sensitive_paths_and_unmasked_system_paths() {
+        let var = ContainerInfo {
+            binds: vec!["/var:/v:ro".into()],
+            ..Default::default()
+        };
+        assert_eq!(dangers(&var), ["binds /var, which holds a runtime socket"]);
+        let lib = ContainerInfo {
+            binds: vec!["/var/lib:/l".into()],
+            ..Default::default()
+        };
+        assert_eq!(dangers(&lib), ["binds sensitive host path /var/lib"]);
+        let unmasked = ContainerInfo {
+            security_opt: vec!["systempaths=unconfined".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            dangers(&unmasked),
+            ["security option systempaths=unconfined"]
+        );
+        let srv = ContainerInfo {
+            binds: vec!["/srv:/srv".into()],
+            ..Default::default()
+        };
+        assert!(dangers(&srv).is_empty());
+    }
+
+    #[test]
     fn binaries_matter_only_when_writable() {
         let ro = ContainerInfo {
             binds: vec!["/usr/local/bin/docker:/usr/local/bin/tool:ro".into()],
@@ -402,6 +467,7 @@ mod tests {
                 source: "/usr".into(),
                 destination: "/u".into(),
                 read_write: true,
+                volume: String::new(),
             }],
             ..Default::default()
         };
@@ -422,6 +488,7 @@ mod tests {
                 source: "/var/lib/docker/volumes/v/_data".into(),
                 destination: "/data".into(),
                 read_write: true,
+                volume: "v".into(),
             }],
             network_mode: "bridge".into(),
             ..Default::default()
@@ -437,6 +504,7 @@ mod tests {
                 source: "/".into(),
                 destination: "/rootfs".into(),
                 read_write: false,
+                volume: String::new(),
             }],
             ..Default::default()
         };
@@ -470,6 +538,24 @@ mod tests {
             Some(info.id.as_str()),
             "names the created container"
         );
+    }
+
+    #[test]
+    fn a_socket_mount_alone_waits_for_its_use() {
+        let info = ContainerInfo {
+            id: "s".repeat(64),
+            binds: vec!["/var/run/docker.sock:/var/run/docker.sock".into()],
+            ..Default::default()
+        };
+        let creation = Creation {
+            id: &info.id,
+            name: "dash",
+            image: "img",
+            ktime_ns: 10,
+            info: Some(&info),
+            error: None,
+        };
+        assert!(on_created(&creation, &SocketRules::default()).is_none());
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::{fs, path::Path};
 
 use serde_json::Map;
 
-use super::{origin::normalize, put, Finding};
+use super::{
+    origin::{normalize, resolve_in_root},
+    put, Finding,
+};
 use crate::{
     detection::{mitre, ProcessInfo, Severity},
     event::text,
@@ -54,24 +57,47 @@ fn hatch(path: &str) -> Option<(&'static str, Severity)> {
     }
 }
 
+/// The file system a hatch must be on (`statfs` magic numbers), by its name.
+fn expected_fs(path: &str) -> u64 {
+    const CGROUP: u64 = 0x27e0eb;
+    const PROC: u64 = 0x9fa0;
+    const SYSFS: u64 = 0x6265_6572;
+    const BINFMT_MISC: u64 = 0x4249_4e4d;
+    match path.rsplit('/').next().unwrap_or(path) {
+        "release_agent" | "notify_on_release" => CGROUP,
+        "uevent_helper" => SYSFS,
+        "register" => BINFMT_MISC,
+        _ => PROC,
+    }
+}
+
 /// Judges an open-for-write of a watched name in a container.
 pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Option<Finding> {
     let h = &event.header;
+    let process_dir = proc_root.join(h.tgid.to_string());
     let raw = text(&event.path, event.path_len);
-    let path = if raw.starts_with('/') {
-        normalize(&raw)
-    } else {
-        let cwd = fs::read_link(proc_root.join(h.tgid.to_string()).join("cwd")).ok();
-        match cwd {
-            Some(cwd) => normalize(&format!("{}/{raw}", cwd.display())),
-            // Only the unmistakable names are judged without a directory.
-            None => format!("?/{raw}"),
+    let path = container_path(&raw, event.dirfd, &process_dir);
+    // Follow symlinks the way the container sees them: `/tmp/k/core_pattern` with `/tmp/k`
+    // pointing at /proc/sys/kernel is the real thing.
+    let root = process_dir.join("root");
+    let resolved = resolve_in_root(&root, &path).filter(|p| path.starts_with('/') && p.exists());
+    let real = resolved
+        .as_ref()
+        .and_then(|r| r.strip_prefix(&root).ok())
+        .map(|r| format!("/{}", r.display()))
+        .unwrap_or_else(|| path.clone());
+    let (what, severity) = hatch(&real).or_else(|| hatch(&path))?;
+    // A file merely named like a hatch, on an ordinary file system, is not one (and a flood of
+    // such writes must not mint critical alerts). When the file cannot be looked at (the
+    // process is gone), the name decides.
+    if let Some(fs_type) = resolved.as_deref().and_then(fs_magic) {
+        if fs_type != expected_fs(&real) {
+            return None;
         }
-    };
-    let (what, severity) = hatch(&path)?;
+    }
     let mut evidence = Map::new();
-    put(&mut evidence, "path", path.clone());
-    if path != raw {
+    put(&mut evidence, "path", real.clone());
+    if real != raw {
         put(&mut evidence, "path_as_opened", raw.as_ref());
     }
     put(&mut evidence, "effect", what);
@@ -85,14 +111,44 @@ pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Optio
             ESCAPE_FILE_WRITE,
             severity,
             mitre::ESCAPE_TO_HOST,
-            format!("Container opened {path} for writing"),
+            format!("Container opened {real} for writing"),
         )
         .in_container(container_id)
         .process(ProcessInfo::of(h))
         .evidence(evidence)
         .response(RESPONSE)
-        .dedup_by(path, 60),
+        .dedup_by(real, 60),
     )
+}
+
+/// The absolute container path of an opened name: relative names are resolved against the
+/// directory descriptor or the working directory of the process, when it still lives.
+pub fn container_path(raw: &str, dirfd: i32, process_dir: &Path) -> String {
+    const AT_FDCWD: i32 = -100;
+    if raw.starts_with('/') {
+        return normalize(raw);
+    }
+    let base = if dirfd == AT_FDCWD {
+        process_dir.join("cwd")
+    } else {
+        process_dir.join("fd").join(dirfd.to_string())
+    };
+    match fs::read_link(base) {
+        Ok(dir) => normalize(&format!("{}/{raw}", dir.display())),
+        // Only the unmistakable names are judged without a directory.
+        Err(_) => format!("?/{raw}"),
+    }
+}
+
+/// The `statfs` magic number of the file system holding `path`.
+pub fn fs_magic(path: &Path) -> Option<u64> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and out-pointer.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_type as u64)
 }
 
 #[cfg(test)]
@@ -102,6 +158,22 @@ mod tests {
 
     fn judge(path: &str) -> Option<Finding> {
         on_open(&open(path), "c", Path::new("/nonexistent-proc"))
+    }
+
+    #[test]
+    fn relative_names_follow_the_directory_descriptor() {
+        let base = std::env::temp_dir().join(format!("hatchfd-{}", std::process::id()));
+        fs::create_dir_all(base.join("fd")).unwrap();
+        std::os::unix::fs::symlink("/sys/fs/cgroup/x", base.join("fd/5")).unwrap();
+        assert_eq!(
+            container_path("release_agent", 5, &base),
+            "/sys/fs/cgroup/x/release_agent"
+        );
+        assert_eq!(
+            container_path("release_agent", -100, &base),
+            "?/release_agent"
+        );
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
@@ -129,6 +201,27 @@ mod tests {
                 "{critical}"
             );
         }
+    }
+
+    #[test]
+    fn files_merely_named_like_hatches_are_not_hatches() {
+        // A file called release_agent in /tmp, looked at through a fake /proc/<pid>/root.
+        let base = std::env::temp_dir().join(format!("hatch-{}", std::process::id()));
+        let root = base.join("4242/root");
+        fs::create_dir_all(root.join("tmp/x")).unwrap();
+        fs::write(root.join("tmp/x/release_agent"), b"").unwrap();
+        let e = open("/tmp/x/release_agent");
+        assert!(
+            on_open(&e, "c", &base).is_none(),
+            "an ordinary file named release_agent"
+        );
+        fs::remove_dir_all(&base).unwrap();
+        // The real ones are on the file systems expected of them.
+        let core_pattern = "/proc/sys/kernel/core_pattern";
+        assert_eq!(
+            fs_magic(Path::new(core_pattern)),
+            Some(expected_fs(core_pattern))
+        );
     }
 
     #[test]

@@ -30,22 +30,32 @@ fn owner<'a>(
     proc_root: &Path,
 ) -> Option<(String, String)> {
     for info in containers {
-        for dir in [info.upper_dir.as_deref(), info.merged_dir.as_deref()]
+        // The writable layer (as stored, and as mounted), and the container's Docker volumes:
+        // all of it the container can write.
+        let layers = [info.upper_dir.as_deref(), info.merged_dir.as_deref()]
             .into_iter()
-            .flatten()
-        {
+            .flatten();
+        let volumes = info
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume")
+            .map(|m| Path::new(&m.source));
+        for dir in layers.chain(volumes) {
             let dir = dir.to_string_lossy();
-            if let Some(rest) = path
+            let inside = path
                 .strip_prefix(dir.as_ref())
-                .filter(|r| r.starts_with('/'))
-            {
+                .filter(|r| r.starts_with('/'));
+            if let Some(rest) = inside {
                 return Some((info.id.clone(), rest.to_string()));
             }
         }
     }
-    // `/proc/<pid>/root/...`: a path into a container process's root.
+    // `/proc/<pid>/root/...` or `/proc/<pid>/cwd/...`: a path into a container process's view.
     let rest = path.strip_prefix("/proc/")?;
-    let (pid, inside) = rest.split_once("/root/")?;
+    let (pid, rest) = rest.split_once('/')?;
+    let inside = rest
+        .strip_prefix("root/")
+        .or_else(|| rest.strip_prefix("cwd/"))?;
     let cgroups = fs::read_to_string(proc_root.join(pid).join("cgroup")).ok()?;
     let line = cgroups.lines().find(|l| l.starts_with("0::"))?;
     let found = container_of(&line[3..])?;
@@ -133,6 +143,25 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("usermode helper"));
+    }
+
+    #[test]
+    fn a_payload_in_a_containers_volume_names_the_container() {
+        let info = ContainerInfo {
+            id: "c2".into(),
+            mounts: vec![crate::docker::model::MountInfo {
+                kind: "volume".into(),
+                source: "/var/lib/docker/volumes/v/_data".into(),
+                destination: "/data".into(),
+                read_write: true,
+                volume: "v".into(),
+            }],
+            ..Default::default()
+        };
+        let e = host_exec("/var/lib/docker/volumes/v/_data/p", true);
+        let f = on_host_exec(&e, [&info].into_iter(), Path::new("/nonexistent")).unwrap();
+        assert_eq!(f.container_id.as_deref(), Some("c2"));
+        assert_eq!(f.evidence["container_path"], "/p");
     }
 
     #[test]

@@ -47,16 +47,29 @@ const MINER_FLAGS: &[&str] = &[
 /// Mining algorithm names seen after `-a` / `--algo`.
 const ALGORITHMS: &[&str] = &[
     "rx/0",
+    "rx",
     "randomx",
+    "rx/wow",
+    "rx/arq",
+    "rx/graft",
     "cn/r",
-    "cryptonight",
     "cn/0",
+    "cn/half",
+    "cn-heavy/0",
+    "cn-heavy/xhv",
+    "cn-pico",
+    "cryptonight",
     "ethash",
+    "etchash",
     "kawpow",
     "argon2",
+    "argon2/chukwa",
     "yescrypt",
     "ghostrider",
+    "gr",
     "astrobwt",
+    "autolykos2",
+    "kheavyhash",
 ];
 
 /// Ports that mining pools commonly serve stratum on.
@@ -135,7 +148,7 @@ pub fn indicators(filename: &str, args: &[&str], other_names: &[&str]) -> Indica
         {
             push(&mut found.strong, format!("stratum URL: {arg}"));
         }
-        if is_flag(MINER_FLAGS) {
+        if is_flag(MINER_FLAGS) || abbreviates_miner_flag(flag) {
             push(
                 &mut found.strong,
                 format!("miner option: {}", flag.to_ascii_lowercase()),
@@ -163,6 +176,16 @@ pub fn indicators(filename: &str, args: &[&str], other_names: &[&str]) -> Indica
         }
     }
     found
+}
+
+/// xmrig accepts any unique prefix of a long option: `--donate-l=1` is `--donate-level=1`.
+/// Prefixes of at least `--` and six letters are long enough not to be another tool's option.
+fn abbreviates_miner_flag(flag: &str) -> bool {
+    flag.len() >= 8
+        && flag.starts_with("--")
+        && MINER_FLAGS
+            .iter()
+            .any(|full| starts_with_ignore_case(full, flag))
 }
 
 /// `haystack` contains `needle` (lower-case ASCII), ignoring ASCII case.
@@ -319,6 +342,13 @@ mod tests {
     fn inline_flag_values_and_algorithms() {
         assert!(indicators("/x", &["x", "--algo=rx/0"], &[]).is_miner());
         assert!(indicators("/x", &["x", "-a", "cryptonight"], &[]).is_miner());
+        assert!(indicators("/x", &["x", "-a", "gr"], &[]).is_miner());
+        assert!(indicators("/x", &["x", "--donate-l=1"], &[]).is_miner());
+        assert!(indicators("/x", &["x", "--donate"], &[]).is_miner());
+        assert!(
+            !indicators("/x", &["x", "--don"], &[]).is_miner(),
+            "too short to tell"
+        );
         assert!(indicators("/x", &["x", "--url=stratum+ssl://pool.example:443"], &[]).is_miner());
     }
 }

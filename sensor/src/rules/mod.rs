@@ -4,6 +4,7 @@
 //! Rules keep only bounded state, and never call Docker: what they know about containers comes
 //! from the engine's cache.
 
+pub mod boundary;
 pub mod dedup;
 pub mod escape;
 pub mod exec;
@@ -228,6 +229,24 @@ pub const CATALOG: &[RuleInfo] = &[
         severity: "high",
         technique: "T1547.006",
         summary: "a container loads a kernel module (insmod/modprobe; init_module syscalls where traceable)",
+    },
+    RuleInfo {
+        id: boundary::CGROUP_ESCAPE,
+        severity: "critical",
+        technique: "T1611",
+        summary: "a process in a container moves a task out of the container's cgroup",
+    },
+    RuleInfo {
+        id: boundary::HOST_ROOT_CHROOT,
+        severity: "critical",
+        technique: "T1611",
+        summary: "a container chroots into the host's root (host-root bind, /proc/<pid>/root with host pid)",
+    },
+    RuleInfo {
+        id: boundary::IO_URING,
+        severity: "low",
+        technique: "T1562.001",
+        summary: "a container sets up an io_uring, whose operations bypass syscall hooks",
     },
     RuleInfo {
         id: namespace::HOST_NAMESPACE,

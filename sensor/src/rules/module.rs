@@ -5,7 +5,7 @@ use serde_json::Map;
 
 use super::{put, Finding};
 use crate::detection::{mitre, ProcessInfo, Severity};
-use sensor_common::ModuleEvent;
+use sensor_common::SyscallEvent;
 
 pub const MODULE_LOAD: &str = "kernel-module-load";
 
@@ -17,7 +17,7 @@ const RESPONSE: &str = "A module runs inside the host kernel. Pause the containe
 const LOADERS: &[&str] = &["insmod", "modprobe"];
 
 /// A load syscall from a container.
-pub fn on_syscall(event: &ModuleEvent, container_id: &str) -> Finding {
+pub fn on_syscall(event: &SyscallEvent, container_id: &str) -> Finding {
     let h = &event.header;
     let mut evidence = Map::new();
     put(

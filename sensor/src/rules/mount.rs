@@ -104,31 +104,74 @@ pub fn on_mount(event: &MountEvent, container_id: &str) -> Finding {
     let target = text(&event.target, event.target_len);
     let fstype = text(&event.fstype, event.fstype_len);
     let data = text(&event.data, event.data_len);
-    let fsopen = event.header.kind == kind::FSOPEN;
 
     let mut evidence = Map::new();
-    if fsopen {
-        put(&mut evidence, "syscall", "fsopen");
-    } else {
-        put(&mut evidence, "source", source.as_ref());
-        put(&mut evidence, "target", target.as_ref());
-        put(&mut evidence, "flags", flag_names(event.flags));
+    let (what, object) = match event.header.kind {
+        kind::FSOPEN => {
+            put(&mut evidence, "syscall", "fsopen");
+            (
+                format!("opened a {fstype} file system for mounting"),
+                format!("fsopen:{fstype}"),
+            )
+        }
+        kind::OPEN_TREE => {
+            put(&mut evidence, "syscall", "open_tree");
+            put(&mut evidence, "source", source.as_ref());
+            // OPEN_TREE_CLONE: a detached copy, ready to be attached elsewhere.
+            put(&mut evidence, "clone", event.flags & 1 != 0);
+            (
+                format!("took a copy of the mount at {source}"),
+                format!("open_tree:{source}"),
+            )
+        }
+        kind::MOVE_MOUNT => {
+            put(&mut evidence, "syscall", "move_mount");
+            put(&mut evidence, "source", source.as_ref());
+            put(&mut evidence, "target", target.as_ref());
+            (
+                format!("moved a mount onto {target}"),
+                format!("move_mount:{target}"),
+            )
+        }
+        kind::MOUNT_SETATTR => {
+            put(&mut evidence, "syscall", "mount_setattr");
+            put(&mut evidence, "target", target.as_ref());
+            put(
+                &mut evidence,
+                "attributes_set",
+                attr_names(event.flags & 0xffff_ffff),
+            );
+            put(
+                &mut evidence,
+                "attributes_cleared",
+                attr_names(event.flags >> 32),
+            );
+            (
+                format!("changed the attributes of the mount at {target}"),
+                format!("setattr:{target}"),
+            )
+        }
+        _ => {
+            put(&mut evidence, "source", source.as_ref());
+            put(&mut evidence, "target", target.as_ref());
+            put(&mut evidence, "flags", flag_names(event.flags));
+            let what = if fstype.is_empty() {
+                format!("mounted {source} on {target}")
+            } else {
+                format!("mounted {source} ({fstype}) on {target}")
+            };
+            (what, format!("{source}->{target}"))
+        }
+    };
+    if !fstype.is_empty() {
+        put(&mut evidence, "fstype", fstype.as_ref());
     }
-    put(&mut evidence, "fstype", fstype.as_ref());
     if !data.is_empty() {
         put(&mut evidence, "options", data.as_ref());
     }
     if let Some(concern) = concern(&source, &fstype) {
         put(&mut evidence, "concern", concern);
     }
-    let what = if fsopen {
-        format!("opened a {fstype} file system for mounting")
-    } else if fstype.is_empty() {
-        format!("mounted {source} on {target}")
-    } else {
-        format!("mounted {source} ({fstype}) on {target}")
-    };
-    let h = &event.header;
     Finding::new(
         MOUNT,
         Severity::High,
@@ -136,17 +179,34 @@ pub fn on_mount(event: &MountEvent, container_id: &str) -> Finding {
         format!("Container {what}"),
     )
     .in_container(container_id)
-    .process(ProcessInfo::of(h))
+    .process(ProcessInfo::of(&event.header))
     .evidence(evidence)
     .response(RESPONSE)
-    .dedup_by(
-        if fsopen {
-            format!("fsopen:{fstype}")
-        } else {
-            format!("{source}->{target}")
-        },
-        BURST_SECS,
-    )
+    .dedup_by(object, BURST_SECS)
+}
+
+/// `MOUNT_ATTR_*` names (mount_setattr).
+fn attr_names(attrs: u64) -> String {
+    const NAMES: &[(u64, &str)] = &[
+        (0x1, "RDONLY"),
+        (0x2, "NOSUID"),
+        (0x4, "NODEV"),
+        (0x8, "NOEXEC"),
+        (0x70, "ATIME"),
+        (0x80, "NODIRATIME"),
+        (0x100000, "IDMAP"),
+        (0x200000, "NOSYMFOLLOW"),
+    ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(bit, _)| attrs & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if names.is_empty() {
+        "-".to_string()
+    } else {
+        names.join("|")
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +245,26 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("release_agent"));
+    }
+
+    #[test]
+    fn new_mount_api_calls() {
+        let mut e = mount("", "/proc/sys", "", 1 << 32);
+        e.header.kind = kind::MOUNT_SETATTR;
+        let f = on_mount(&e, "c");
+        assert_eq!(f.evidence["syscall"], "mount_setattr");
+        assert_eq!(f.evidence["attributes_cleared"], "RDONLY");
+        assert!(f.title.contains("/proc/sys"));
+        let mut e = mount("/proc", "", "", 1);
+        e.header.kind = kind::OPEN_TREE;
+        let f = on_mount(&e, "c");
+        assert_eq!(
+            (
+                f.evidence["syscall"].as_str(),
+                f.evidence["clone"].as_bool()
+            ),
+            (Some("open_tree"), Some(true))
+        );
     }
 
     #[test]

@@ -76,17 +76,27 @@ pub fn origin(lookup: &Lookup<'_>) -> Origin {
         Ok(path) => path,
         Err(reason) => return Origin::Unknown(reason),
     };
-    if let Some(destination) = mounted_at(lookup.mounts, &path) {
-        return Origin::Mounted {
-            destination: destination.to_string(),
-        };
-    }
-    let found = match lookup.upper_dir {
-        Some(upper) => in_upper_dir(upper, &path),
-        None => changed_since(lookup, &path),
+    let mount = mounted_at(lookup.mounts, &path);
+    let mounted = || Origin::Mounted {
+        destination: mount
+            .map(|m| m.destination.trim_end_matches('/').to_string())
+            .unwrap_or_default(),
     };
-    if let Some(written) = found {
+    // A file bind-mounted from the host is the host's (the runtime even leaves an empty
+    // placeholder for it in the writable layer).
+    if mount.is_some_and(|m| m.kind == "bind") {
+        return mounted();
+    }
+    let found = match (mount, lookup.upper_dir) {
+        (None, Some(upper)) => in_upper_dir(upper, &path),
+        (None, None) => changed_since(lookup, &path),
+        (Some(_), _) => None,
+    };
+    if let Some(written) = found.or_else(|| on_tmpfs(lookup, &path)) {
         return Origin::Written(written);
+    }
+    if mount.is_some() {
+        return mounted();
     }
     match exe_target(lookup) {
         Some(exe) if exe.starts_with("/memfd:") => Origin::Fileless { target: exe },
@@ -96,17 +106,42 @@ pub fn origin(lookup: &Lookup<'_>) -> Origin {
 }
 
 /// The mount destination `path` is on, if any.
-fn mounted_at<'a>(mounts: &'a [MountInfo], path: &str) -> Option<&'a str> {
-    mounts
-        .iter()
-        .map(|m| m.destination.trim_end_matches('/'))
-        .find(|d| {
-            !d.is_empty()
-                && (path == *d
-                    || path
-                        .strip_prefix(d)
-                        .is_some_and(|rest| rest.starts_with('/')))
-        })
+fn mounted_at<'a>(mounts: &'a [MountInfo], path: &str) -> Option<&'a MountInfo> {
+    mounts.iter().find(|m| {
+        let d = m.destination.trim_end_matches('/');
+        !d.is_empty()
+            && (path == d
+                || path
+                    .strip_prefix(d)
+                    .is_some_and(|rest| rest.starts_with('/')))
+    })
+}
+
+/// A file on a memory file system of the container (`--tmpfs`, `/dev/shm`): nothing there
+/// comes from the image, so it was written after the container started.
+fn on_tmpfs(lookup: &Lookup<'_>, path: &str) -> Option<WrittenFile> {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let root = lookup.proc_root.join(lookup.pid.to_string()).join("root");
+    let file = resolve_in_root(&root, path)?;
+    let meta = fs::metadata(&file).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let c_path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).ok()?;
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and out-pointer.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 || stat.f_type as i64 != TMPFS_MAGIC
+    {
+        return None;
+    }
+    Some(WrittenFile {
+        path: path.to_string(),
+        host_path: None,
+        size: meta.len(),
+        mode: meta.mode(),
+        mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        method: "tmpfs",
+    })
 }
 
 /// The overlay upper directory of the root file system described by a process's mountinfo:
@@ -385,6 +420,32 @@ mod tests {
         );
         l.filename = "/database";
         assert_eq!(origin(&l), Origin::Image);
+    }
+
+    #[test]
+    fn files_on_a_memory_file_system_were_written_in_the_container() {
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() {
+            panic!("this test needs /dev/shm (tmpfs)");
+        }
+        let name = format!("origin-tmpfs-{}", std::process::id());
+        fs::write(shm.join(&name), b"#!/bin/sh\n").unwrap();
+        let proc_root = scratch("proc-tmpfs");
+        fs::create_dir_all(proc_root.join("4242")).unwrap();
+        symlink("/", proc_root.join("4242/root")).unwrap();
+        let upper = scratch("upper-tmpfs");
+        let filename = format!("/dev/shm/{name}");
+        let found = origin(&lookup(&filename, Some(&upper), &proc_root));
+        fs::remove_file(shm.join(&name)).unwrap();
+        assert!(
+            matches!(found, Origin::Written(ref f) if f.method == "tmpfs"),
+            "{found:?}"
+        );
+        // Not on tmpfs: the image.
+        assert_eq!(
+            origin(&lookup("/etc/hostname", Some(&upper), &proc_root)),
+            Origin::Image
+        );
     }
 
     #[test]

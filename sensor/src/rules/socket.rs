@@ -36,6 +36,10 @@ pub const POOL_CONNECTION: &str = "mining-pool-connection";
 const DOCKER_TCP_PORTS: &[u16] = &[2375, 2376];
 /// How long a resolved (container, path) is trusted before it is looked up again.
 const RESOLVE_TTL_NS: u64 = 60 * 1_000_000_000;
+/// How long "not a runtime socket" is trusted: short, because a path can be turned into a
+/// symlink to the socket between two connects; long enough that a connect flood to one path
+/// costs a lookup per quarter second, not per call.
+const NEGATIVE_TTL_NS: u64 = 250_000_000;
 const RESOLVE_CACHE: usize = 1024;
 /// Runtime API uses remembered for attributing container creations.
 const RECENT_USES: usize = 256;
@@ -156,7 +160,16 @@ impl SocketRules {
         let now = input.event.header.ktime_ns;
         let key = (input.event.header.cgroup_id, path_hash(path));
         let socket = match self.resolved.get(&key) {
-            Some((at, socket)) if now.saturating_sub(*at) < RESOLVE_TTL_NS => socket.clone(),
+            Some((at, socket))
+                if now.saturating_sub(*at)
+                    < if socket.is_some() {
+                        RESOLVE_TTL_NS
+                    } else {
+                        NEGATIVE_TTL_NS
+                    } =>
+            {
+                socket.clone()
+            }
             _ => {
                 let found = resolve(input, path);
                 if self.resolved.len() >= RESOLVE_CACHE {
@@ -245,10 +258,15 @@ fn path_hash(path: &str) -> u64 {
 /// Finds which runtime socket, if any, `path` is for the connecting process.
 fn resolve(input: &ConnectInput<'_>, path: &str) -> Option<(RuntimeSocket, PathBuf)> {
     let process_dir = input.proc_root.join(input.event.header.tgid.to_string());
-    let through_proc = if path.starts_with('/') {
-        resolve_in_root(&process_dir.join("root"), path)
-    } else {
-        Some(process_dir.join("cwd").join(path))
+    let through_proc = match proc_self_path(path) {
+        // `/proc/self/fd/N` (an O_PATH descriptor of the socket), `/proc/self/root/...`: the
+        // process's own entries, which the agent reaches by pid (its own `/proc/self` is not
+        // the process's).
+        Some(("fd", rest)) => Some(process_dir.join("fd").join(rest)),
+        Some(("cwd", rest)) => Some(process_dir.join("cwd").join(rest)),
+        Some((_, rest)) => resolve_in_root(&process_dir.join("root"), &format!("/{rest}")),
+        None if path.starts_with('/') => resolve_in_root(&process_dir.join("root"), path),
+        None => Some(process_dir.join("cwd").join(path)),
     };
     if let Some(meta) = through_proc.as_ref().and_then(|p| fs::metadata(p).ok()) {
         let found = match_socket(input.sockets, meta.dev(), meta.ino());
@@ -258,6 +276,16 @@ fn resolve(input: &ConnectInput<'_>, path: &str) -> Option<(RuntimeSocket, PathB
     let host = host_path(input.info?, path)?;
     let meta = fs::metadata(&host).ok()?;
     match_socket(input.sockets, meta.dev(), meta.ino()).map(|s| (s.clone(), host))
+}
+
+/// `/proc/self/<entry>/<rest>` and `/proc/thread-self/…` split into `(entry, rest)` for the
+/// entries that lead elsewhere (`root`, `cwd`, `fd`).
+fn proc_self_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path
+        .strip_prefix("/proc/self/")
+        .or_else(|| path.strip_prefix("/proc/thread-self/"))?;
+    let (entry, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    matches!(entry, "root" | "cwd" | "fd").then_some((entry, rest))
 }
 
 /// The host path behind a container path, through the container's bind mounts.
@@ -430,6 +458,7 @@ mod tests {
                 source: h.socket.display().to_string(),
                 destination: "/x/api.sock".into(),
                 read_write: true,
+                volume: String::new(),
             }],
             ..Default::default()
         };
@@ -444,6 +473,65 @@ mod tests {
             proc_root: &empty_proc,
         };
         assert!(rules.on_connect(&input).is_some());
+        fs::remove_dir_all(&h.base).unwrap();
+    }
+
+    #[test]
+    fn the_process_own_proc_entries_are_followed() {
+        let h = host("procself");
+        // /proc/self/root/run/app.sock seen from the container is its own root.
+        let mut rules = SocketRules::default();
+        let e = connect("/proc/self/root/run/app.sock", 1);
+        let input = ConnectInput {
+            event: &e,
+            container_id: "c1",
+            info: None,
+            sockets: &h.sockets,
+            proc_root: &h.proc_root,
+        };
+        assert!(rules.on_connect(&input).is_some());
+        // An O_PATH descriptor of the socket.
+        fs::create_dir_all(h.proc_root.join("4242/fd")).unwrap();
+        symlink(&h.socket, h.proc_root.join("4242/fd/7")).unwrap();
+        let e = connect("/proc/self/fd/7", 2);
+        let input = ConnectInput {
+            event: &e,
+            container_id: "c2",
+            info: None,
+            sockets: &h.sockets,
+            proc_root: &h.proc_root,
+        };
+        assert!(rules.on_connect(&input).is_some());
+        assert_eq!(proc_self_path("/proc/self/status"), None);
+        fs::remove_dir_all(&h.base).unwrap();
+    }
+
+    #[test]
+    fn a_path_turned_into_the_socket_is_seen_soon() {
+        let h = host("negative");
+        let mut rules = SocketRules::default();
+        let miss = connect("/run/later.sock", 1_000);
+        let input = ConnectInput {
+            event: &miss,
+            container_id: "c1",
+            info: None,
+            sockets: &h.sockets,
+            proc_root: &h.proc_root,
+        };
+        assert!(rules.on_connect(&input).is_none());
+        std::os::unix::fs::symlink("/run/app.sock", h.base.join("rootfs/run/later.sock")).unwrap();
+        let soon = connect("/run/later.sock", 1_000 + NEGATIVE_TTL_NS + 1);
+        let input = ConnectInput {
+            event: &soon,
+            container_id: "c1",
+            info: None,
+            sockets: &h.sockets,
+            proc_root: &h.proc_root,
+        };
+        assert!(
+            rules.on_connect(&input).is_some(),
+            "the negative answer expired"
+        );
         fs::remove_dir_all(&h.base).unwrap();
     }
 

@@ -104,13 +104,23 @@ impl ExecRules {
         }
         let argv = &argv[..argc];
         let filename = crate::event::text(&input.event.filename, input.event.filename_len);
-        let tool = tool_name(&filename, argv);
+        // The kernel keeps 256 bytes of the name and 512 of the arguments; past that, the
+        // process itself says what it runs (while it lives), so padding hides nothing.
+        let truncated = input.event.header.flags & sensor_common::flags::TRUNCATED != 0;
+        let full_filename = truncated.then(|| exe_of(input)).flatten();
+        let full_args = truncated.then(|| cmdline_of(input)).flatten();
+        let filename: &str = full_filename.as_deref().unwrap_or(&filename);
+        let full_argv: Option<Vec<&str>> = full_args
+            .as_ref()
+            .map(|a| a.iter().map(String::as_str).collect());
+        let argv: &[&str] = full_argv.as_deref().unwrap_or(argv);
+        let tool = tool_name(filename, argv);
 
         self.remember(input, tool, argv);
-        if let Some(finding) = self.pipeline(input, tool, argv, &filename) {
+        if let Some(finding) = self.pipeline(input, tool, argv, filename) {
             out.push(finding);
         }
-        let process = || process_info(input.event, &filename, argv);
+        let process = || process_info(input.event, filename, argv);
         if let Some(finding) = super::module::on_tool(tool, argv, process, input.container_id) {
             out.push(finding);
         }
@@ -376,6 +386,38 @@ pub fn process_info(event: &ExecEvent, filename: &str, argv: &[&str]) -> Process
     }
 }
 
+/// The executable of a live process (`/proc/<pid>/exe`).
+fn exe_of(input: &ExecInput<'_>) -> Option<String> {
+    let link = input
+        .proc_root
+        .join(input.event.header.tgid.to_string())
+        .join("exe");
+    let exe = std::fs::read_link(link)
+        .ok()?
+        .to_string_lossy()
+        .into_owned();
+    Some(
+        exe.strip_suffix(" (deleted)")
+            .map(str::to_string)
+            .unwrap_or(exe),
+    )
+}
+
+/// The whole command line of a live process (`/proc/<pid>/cmdline`).
+fn cmdline_of(input: &ExecInput<'_>) -> Option<Vec<String>> {
+    let path = input
+        .proc_root
+        .join(input.event.header.tgid.to_string())
+        .join("cmdline");
+    let bytes = std::fs::read(path).ok()?;
+    let args: Vec<String> = bytes
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (!args.is_empty()).then_some(args)
+}
+
 /// The program's name: argv[0]'s last component, else the file name's.
 fn tool_name<'a>(filename: &'a str, argv: &[&'a str]) -> &'a str {
     basename(argv.first().copied().unwrap_or(filename))
@@ -387,9 +429,27 @@ pub fn basename(path: &str) -> &str {
 }
 
 /// `sh /tmp/x.sh` → `/tmp/x.sh`; `sh -c '…'` → none.
+/// `sh -e /tmp/x.sh`, `sh -- x.sh` and `busybox sh x.sh` alike; `sh -c '…'` (the script is the
+/// argument itself) → none.
 fn script_argument<'a>(argv: &[&'a str]) -> Option<&'a str> {
-    let candidate = *argv.get(1)?;
-    (!candidate.is_empty() && !candidate.starts_with('-')).then_some(candidate)
+    let args = if argv.first().is_some_and(|a| basename(a) == "busybox") {
+        argv.get(1..)?
+    } else {
+        argv
+    };
+    for arg in args.iter().skip(1) {
+        match *arg {
+            "--" => continue,
+            "" => return None,
+            option if option.starts_with('-') => {
+                if option.contains('c') && !option.starts_with("--") {
+                    return None;
+                }
+            }
+            script => return Some(script),
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -564,6 +624,26 @@ mod tests {
         let finding = run(&mut rules, &f, &event("/bin/sh", &["sh", "/tmp/run.sh"], 1)).unwrap();
         assert_eq!(finding.rule, DROPPED_EXECUTABLE);
         assert_eq!(finding.evidence["script"], "/tmp/run.sh");
+    }
+
+    #[test]
+    fn finds_the_script_behind_shell_options() {
+        assert_eq!(script_argument(&["sh", "-e", "/tmp/x"]), Some("/tmp/x"));
+        assert_eq!(
+            script_argument(&["sh", "-x", "--", "/tmp/x"]),
+            Some("/tmp/x")
+        );
+        assert_eq!(
+            script_argument(&["busybox", "sh", "/tmp/x"]),
+            Some("/tmp/x")
+        );
+        assert_eq!(
+            script_argument(&["/bin/busybox", "ash", "-e", "y"]),
+            Some("y")
+        );
+        assert_eq!(script_argument(&["sh", "-c", "/tmp/x"]), None);
+        assert_eq!(script_argument(&["sh", "-ec", "/tmp/x"]), None);
+        assert_eq!(script_argument(&["sh"]), None);
     }
 
     #[test]
