@@ -127,7 +127,7 @@ impl ExecRules {
 
         let lookup = Lookup {
             pid: input.event.header.tgid,
-            filename: &filename,
+            filename,
             upper_dir: input.upper_dir,
             created_unix_ns: input.created_unix_ns,
             proc_root: input.proc_root,
@@ -137,7 +137,7 @@ impl ExecRules {
         let mut script = None;
         // Busybox runs `sh <script>` through /proc/self/exe: the interpreter is named by argv[0].
         let interpreter =
-            INTERPRETERS.contains(&basename(&filename)) || INTERPRETERS.contains(&tool);
+            INTERPRETERS.contains(&basename(filename)) || INTERPRETERS.contains(&tool);
         if matches!(executed, Origin::Image) && interpreter {
             if let Some(path) = script_argument(argv) {
                 let lookup = Lookup {
@@ -150,7 +150,7 @@ impl ExecRules {
                 }
             }
         }
-        if let Some(finding) = self.judge(input, &filename, argv, executed, script) {
+        if let Some(finding) = self.judge(input, filename, argv, executed, script) {
             out.push(finding);
         }
     }
