@@ -338,8 +338,11 @@ fn created_container_gone_before_the_sensor_looks() {
     let mount = format!("{DOCKER_SOCKET}:{socket}");
     let flags = format!("{}:/f{}", dir.path().display(), token(3));
     let inside = flags.rsplit_once(':').unwrap().1.to_string();
+    // A first use of the socket makes the sensor report the origin (and know it) before Docker
+    // is held.
     let script = format!(
-        "while [ ! -e {inside}/go ]; do sleep 0.2; done; \
+        "docker -H unix://{socket} version >/dev/null 2>&1; \
+         while [ ! -e {inside}/go ]; do sleep 0.2; done; \
          docker -H unix://{socket} run --rm --name {child} --privileged {image} true; \
          touch {inside}/done; sleep 30"
     );
@@ -349,7 +352,7 @@ fn created_container_gone_before_the_sensor_looks() {
     );
     // The sensor knows the origin before Docker is held.
     sensor.expect(
-        &format!("the socket mount of {origin} noticed"),
+        &format!("the socket use of {origin} noticed"),
         |d| text(d, "container.name") == origin,
         DETECTION_TIMEOUT,
     );
