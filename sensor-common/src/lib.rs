@@ -229,6 +229,24 @@ pub struct OpenEvent {
     pub path: [u8; PATH_LEN],
 }
 
+/// A `chroot(2)`, sent when it returns: the name the task asked for, the result, and the root
+/// the task has afterwards, by identity (inode and device), which tells the host's root directory
+/// apart from any other whatever path led there.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ChrootEvent {
+    pub header: EventHeader,
+    /// chroot's return value: 0, or a negative errno.
+    pub ret: i32,
+    pub path_len: u32,
+    /// `fs->root.dentry->d_inode->i_ino` after the call; 0 when unknown.
+    pub root_ino: u64,
+    /// `i_sb->s_dev` of that inode, as the kernel encodes it (major << 20 | minor).
+    pub root_dev: u32,
+    pub _pad: u32,
+    pub path: [u8; PATH_LEN],
+}
+
 /// A syscall whose arguments matter little: a kernel module load request (`init_module` /
 /// `finit_module`), or the set-up of an io_uring (whose operations bypass syscall hooks).
 #[repr(C)]
@@ -282,6 +300,13 @@ pub struct KernelOffsets {
     pub pid_ns_inum: u32,
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
+    pub task_fs: u32,
+    /// Offset of `root.dentry` inside `struct fs_struct`.
+    pub fs_root_dentry: u32,
+    pub dentry_inode: u32,
+    pub inode_ino: u32,
+    pub inode_sb: u32,
+    pub sb_dev: u32,
 }
 
 /// Number of host path prefixes the exec hook compares host execs against.

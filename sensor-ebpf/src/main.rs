@@ -12,6 +12,7 @@
 #![no_main]
 
 mod cgroup;
+mod chroot;
 mod connect;
 mod exec;
 mod maps;

@@ -71,37 +71,6 @@ pub fn sys_enter_openat(ctx: TracePointContext) -> u32 {
     on_open(dirfd as i32, path, flags)
 }
 
-/// `chroot(filename)`: record `filename` at 16. A container entering another root, such as a
-/// host process's `/proc/<pid>/root`, changes its view of the file system without any mount.
-#[tracepoint]
-pub fn sys_enter_chroot(ctx: TracePointContext) -> u32 {
-    let Some(subject) = container_subject() else {
-        return 0;
-    };
-    let Ok(path) = (unsafe { ctx.read_at::<u64>(16) }) else {
-        return 0;
-    };
-    let Some(mut entry) = EVENTS.reserve::<OpenEvent>(0) else {
-        count_loss(loss_slot::OPEN);
-        return 0;
-    };
-    let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, kind::CHROOT, &subject, 0);
-    event.open_flags = 0;
-    event.dirfd = AT_FDCWD;
-    event._pad = 0;
-    let read = unsafe {
-        bpf_probe_read_user_str(
-            event.path.as_mut_ptr().cast(),
-            PATH_LEN as u32,
-            path as *const _,
-        )
-    };
-    event.path_len = if read > 0 { (read - 1) as u32 } else { 0 };
-    entry.submit(0);
-    0
-}
-
 #[tracepoint]
 pub fn sys_enter_open(ctx: TracePointContext) -> u32 {
     let (Ok(path), Ok(flags)) = (unsafe { ctx.read_at::<u64>(16) }, unsafe {

@@ -15,8 +15,8 @@ use std::{
 
 use log::{info, warn};
 use sensor_common::{
-    flags, kind, CgroupEvent, ConnectEvent, ExecEvent, MountEvent, NamespaceEvent, OpenEvent,
-    SyscallEvent,
+    flags, kind, CgroupEvent, ChrootEvent, ConnectEvent, ExecEvent, MountEvent, NamespaceEvent,
+    OpenEvent, SyscallEvent,
 };
 
 use crate::{
@@ -323,14 +323,16 @@ impl Engine {
         self.emit(finding, h.ktime_ns);
     }
 
-    fn on_chroot(&mut self, e: &OpenEvent) {
+    fn on_chroot(&mut self, e: &ChrootEvent) {
         let h = &e.header;
         let Some(container_id) = self.container_of_event(h.cgroup_id, h.tgid) else {
             self.stats.unresolved += 1;
             return;
         };
         let info = self.containers.get(&container_id).cloned();
-        if let Some(finding) = boundary::on_chroot(e, &container_id, info.as_deref()) {
+        if let Some(finding) =
+            boundary::on_chroot(e, &container_id, info.as_deref(), &self.config.proc_root)
+        {
             self.emit(finding, h.ktime_ns);
         }
     }

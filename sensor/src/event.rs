@@ -7,8 +7,9 @@
 use std::{borrow::Cow, mem::size_of, net::IpAddr};
 
 use sensor_common::{
-    kind, CgroupEvent, ConnectEvent, EventHeader, ExecEvent, MountEvent, NamespaceEvent, OpenEvent,
-    SyscallEvent, ARGS_LEN, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN, UNIX_PATH_LEN,
+    kind, CgroupEvent, ChrootEvent, ConnectEvent, EventHeader, ExecEvent, MountEvent,
+    NamespaceEvent, OpenEvent, SyscallEvent, ARGS_LEN, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN,
+    UNIX_PATH_LEN,
 };
 
 /// Why a record was rejected.
@@ -43,7 +44,7 @@ pub enum Event {
     Mount(MountEvent),
     Namespace(NamespaceEvent),
     Open(OpenEvent),
-    Chroot(OpenEvent),
+    Chroot(ChrootEvent),
     /// A container task moved a task out of the containers' cgroups.
     CgroupAttach(CgroupEvent),
     /// Module loads and io_uring set-ups.
@@ -110,14 +111,15 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             Ok(Event::Mount(e))
         }
         kind::SETNS | kind::UNSHARE => Ok(Event::Namespace(read(bytes, name)?)),
-        kind::OPEN_WRITE | kind::CHROOT => {
+        kind::OPEN_WRITE => {
             let e: OpenEvent = read(bytes, name)?;
             check_len(name, "path", e.path_len, PATH_LEN)?;
-            Ok(if header.kind == kind::CHROOT {
-                Event::Chroot(e)
-            } else {
-                Event::Open(e)
-            })
+            Ok(Event::Open(e))
+        }
+        kind::CHROOT => {
+            let e: ChrootEvent = read(bytes, name)?;
+            check_len(name, "path", e.path_len, PATH_LEN)?;
+            Ok(Event::Chroot(e))
         }
         kind::MODULE_LOAD | kind::IO_URING_SETUP => Ok(Event::Syscall(read(bytes, name)?)),
         other => Err(DecodeError::UnknownKind(other)),

@@ -1,8 +1,8 @@
 //! Builders of kernel records for unit tests.
 
 use sensor_common::{
-    kind, ConnectEvent, EventHeader, ExecEvent, MountEvent, OpenEvent, ARGS_LEN, FSTYPE_LEN,
-    MOUNT_DATA_LEN, PATH_LEN, UNIX_PATH_LEN,
+    kind, ChrootEvent, ConnectEvent, EventHeader, ExecEvent, MountEvent, OpenEvent, ARGS_LEN,
+    FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN, UNIX_PATH_LEN,
 };
 
 /// The pid every test record carries; tests that fake `/proc` use it for their directory.
@@ -82,6 +82,21 @@ pub fn mount(source: &str, target: &str, fstype: &str, flags: u64) -> MountEvent
     e.source_len = fill(&mut e.source, source.as_bytes());
     e.target_len = fill(&mut e.target, target.as_bytes());
     e.fstype_len = fill(&mut e.fstype, fstype.as_bytes());
+    e
+}
+
+/// A successful chroot to `path` whose new root the kernel did not identify.
+pub fn chroot(path: &str) -> ChrootEvent {
+    let mut e = ChrootEvent {
+        header: header(kind::CHROOT),
+        ret: 0,
+        path_len: 0,
+        root_ino: 0,
+        root_dev: 0,
+        _pad: 0,
+        path: [0; PATH_LEN],
+    };
+    e.path_len = fill(&mut e.path, path.as_bytes());
     e
 }
 

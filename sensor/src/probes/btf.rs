@@ -355,6 +355,12 @@ pub fn kernel_offsets(btf: &Btf) -> Result<sensor_common::KernelOffsets, BtfErro
         pid_ns_inum: btf.member_offset("pid_namespace", "ns.inum")?,
         mm_arg_start: btf.member_offset("mm_struct", "arg_start")?,
         mm_arg_end: btf.member_offset("mm_struct", "arg_end")?,
+        task_fs: btf.member_offset("task_struct", "fs")?,
+        fs_root_dentry: btf.member_offset("fs_struct", "root.dentry")?,
+        dentry_inode: btf.member_offset("dentry", "d_inode")?,
+        inode_ino: btf.member_offset("inode", "i_ino")?,
+        inode_sb: btf.member_offset("inode", "i_sb")?,
+        sb_dev: btf.member_offset("super_block", "s_dev")?,
     })
 }
 
@@ -822,6 +828,10 @@ mod tests {
             o.task_nsproxy,
             o.task_mm,
             o.mm_arg_start,
+            o.task_fs,
+            o.fs_root_dentry,
+            o.dentry_inode,
+            o.inode_sb,
         ];
         let ns_pointers = [
             o.nsproxy_mnt_ns,

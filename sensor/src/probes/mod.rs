@@ -59,6 +59,7 @@ const HOOKS: &[Hook] = &[
     hook("syscalls", "sys_enter_openat2", false),
     hook("syscalls", "sys_enter_creat", false),
     hook("syscalls", "sys_enter_chroot", false),
+    hook("syscalls", "sys_exit_chroot", false),
     hook("syscalls", "sys_enter_init_module", false),
     hook("syscalls", "sys_enter_finit_module", false),
     hook("syscalls", "sys_enter_io_uring_setup", false),

@@ -13,7 +13,7 @@ use crate::{
     docker::ContainerInfo,
     event::text,
 };
-use sensor_common::{CgroupEvent, OpenEvent, SyscallEvent};
+use sensor_common::{CgroupEvent, ChrootEvent, OpenEvent, SyscallEvent};
 
 pub const CGROUP_ESCAPE: &str = "container-cgroup-escape";
 pub const HOST_ROOT_CHROOT: &str = "host-root-chroot";
@@ -101,34 +101,102 @@ pub fn on_cgroup_procs_write(
     )
 }
 
-/// A chroot from a container: judged by where the new root leads.
+/// A chroot from a container: judged by where the new root leads. The kernel sends the task's
+/// root after the call by identity; it is the host's root directory when it has the inode and
+/// device of the host's root. That covers any route there: a bind of the host's `/` at any path, a
+/// local volume binding it, `/proc/<pid>/root` of a host process, relative names. Without that
+/// identity (unknown kernel offsets), the process's files are looked at while it lives, and the
+/// container's configuration after that. A failed attempt is reported (high) when the
+/// configuration says the name leads to the host's root.
 pub fn on_chroot(
-    event: &OpenEvent,
+    event: &ChrootEvent,
     container_id: &str,
     info: Option<&ContainerInfo>,
+    proc_root: &Path,
 ) -> Option<Finding> {
-    let path = normalize(&text(&event.path, event.path_len));
-    let reason = host_root(&path, info)?;
+    let raw = text(&event.path, event.path_len);
+    let process_dir = proc_root.join(event.header.tgid.to_string());
+    // A relative name stays as given: by the time the agent looks, the process may have changed
+    // its working directory (busybox's chroot moves to the new root at once).
+    let path = if raw.starts_with('/') {
+        normalize(&raw)
+    } else {
+        raw.to_string()
+    };
+    // Init's root is the host's, also for an agent in a container with `--pid=host`; where
+    // init's files are closed to the agent, the agent's own root (it runs in the host's).
+    let host_root = identity(&proc_root.join("1").join("root"))
+        .or_else(|| identity(&proc_root.join("self").join("root")));
+    let reason = if event.ret != 0 {
+        host_root_by_config(&path, info)
+    } else if event.root_ino != 0 && host_root.is_some() {
+        let (major, minor) = (event.root_dev >> 20, event.root_dev & 0xf_ffff);
+        let new_root = (event.root_ino, major, minor);
+        (host_root == Some(new_root))
+            .then_some("the host's root directory (same inode and device)")
+            .or_else(|| host_root_by_config(&path, info))
+    } else {
+        host_root
+            .and_then(|host| same_as_host_root(&raw, &process_dir, host))
+            .or_else(|| host_root_by_config(&path, info))
+    }?;
     let mut evidence = Map::new();
     put(&mut evidence, "new_root", path.clone());
     put(&mut evidence, "leads_to", reason);
-    Some(
-        Finding::new(
-            HOST_ROOT_CHROOT,
+    put(&mut evidence, "result", event.ret);
+    let (severity, title) = if event.ret == 0 {
+        (
             Severity::Critical,
-            mitre::ESCAPE_TO_HOST,
             format!("Container changed its root to the host's ({path})"),
         )
-        .in_container(container_id)
-        .process(ProcessInfo::of(&event.header))
-        .evidence(evidence)
-        .response(CHROOT_RESPONSE)
-        .dedup_by(path, 600),
+    } else {
+        (
+            Severity::High,
+            format!(
+                "Container tried to change its root to the host's ({path}; failed with {})",
+                std::io::Error::from_raw_os_error(-event.ret)
+            ),
+        )
+    };
+    Some(
+        Finding::new(HOST_ROOT_CHROOT, severity, mitre::ESCAPE_TO_HOST, title)
+            .in_container(container_id)
+            .process(ProcessInfo::of(&event.header))
+            .evidence(evidence)
+            .response(CHROOT_RESPONSE)
+            .dedup_by(path, 600),
     )
 }
 
-/// Why `path`, inside the container, is the host's root, if it is.
-fn host_root(path: &str, info: Option<&ContainerInfo>) -> Option<&'static str> {
+/// A directory's inode number and device (major, minor), following links.
+fn identity(path: &Path) -> Option<(u64, u32, u32)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let dev = meta.dev();
+    Some((meta.ino(), libc::major(dev), libc::minor(dev)))
+}
+
+/// Whether the chroot target, as the (still living) process resolves it, is the host's root.
+fn same_as_host_root(
+    raw: &str,
+    process_dir: &Path,
+    host_root: (u64, u32, u32),
+) -> Option<&'static str> {
+    // Through the process's own root and working directory, as the kernel resolves them.
+    let target = match raw.strip_prefix('/') {
+        Some(absolute) => process_dir.join("root").join(absolute),
+        None => process_dir.join("cwd").join(raw),
+    };
+    if identity(&target) == Some(host_root) {
+        return Some("the host's root directory (same inode and device)");
+    }
+    // The chroot already happened: the process's root is now the target.
+    (identity(&process_dir.join("root")) == Some(host_root))
+        .then_some("the host's root directory (the process's root after the chroot)")
+}
+
+/// Why `path`, inside the container, is the host's root according to the container's
+/// configuration, if it is: for a process that is gone before the agent looks.
+fn host_root_by_config(path: &str, info: Option<&ContainerInfo>) -> Option<&'static str> {
     let info = info?;
     // `/proc/<pid>/root` of a process outside the container: only visible with the host's pid
     // namespace.
@@ -185,11 +253,7 @@ mod tests {
         assert_eq!(f.evidence["moved_pid"], 77);
     }
 
-    fn chroot(path: &str) -> OpenEvent {
-        let mut e = testutil::open(path);
-        e.header.kind = kind::CHROOT;
-        e
-    }
+    use testutil::chroot;
 
     #[test]
     fn writing_a_host_cgroups_procs_file_is_an_escape() {
@@ -213,15 +277,16 @@ mod tests {
     }
 
     #[test]
-    fn chroot_into_the_host_root() {
+    fn chroot_into_the_host_root_by_configuration() {
+        let gone = Path::new("/nonexistent-proc");
         let host_pid = ContainerInfo {
             pid_mode: "host".into(),
             ..Default::default()
         };
-        let f = on_chroot(&chroot("/proc/1234/root"), "c", Some(&host_pid)).unwrap();
+        let f = on_chroot(&chroot("/proc/1234/root"), "c", Some(&host_pid), gone).unwrap();
         assert_eq!((f.rule, f.severity), (HOST_ROOT_CHROOT, Severity::Critical));
         let own_pid = ContainerInfo::default();
-        assert!(on_chroot(&chroot("/proc/1234/root"), "c", Some(&own_pid)).is_none());
+        assert!(on_chroot(&chroot("/proc/1234/root"), "c", Some(&own_pid), gone).is_none());
 
         let bound = ContainerInfo {
             mounts: vec![MountInfo {
@@ -233,7 +298,94 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(on_chroot(&chroot("/host"), "c", Some(&bound)).is_some());
-        assert!(on_chroot(&chroot("/srv/jail"), "c", Some(&bound)).is_none());
+        assert!(on_chroot(&chroot("/host/"), "c", Some(&bound), gone).is_some());
+        assert!(on_chroot(&chroot("/srv/jail"), "c", Some(&bound), gone).is_none());
+    }
+
+    /// A fake /proc: init's root is `hostroot`; the process's root is `rootfs`, where `hx` leads
+    /// to `hostroot` (a symlink stands in for a bind mount) and its working directory is
+    /// `rootfs/mnt`.
+    #[test]
+    fn chroot_into_the_host_root_by_identity() {
+        use std::os::unix::fs::symlink;
+        let base = std::env::temp_dir().join(format!("chroot-id-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let proc_root = base.join("proc");
+        let process_dir = proc_root.join(testutil::PID.to_string());
+        for dir in [
+            base.join("hostroot"),
+            base.join("rootfs/mnt/jail"),
+            proc_root.join("1"),
+            process_dir.clone(),
+        ] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        symlink(base.join("hostroot"), base.join("rootfs/hx")).unwrap();
+        symlink(base.join("hostroot"), base.join("rootfs/mnt/up")).unwrap();
+        symlink(base.join("hostroot"), proc_root.join("1/root")).unwrap();
+        symlink(base.join("rootfs"), process_dir.join("root")).unwrap();
+        symlink(base.join("rootfs/mnt"), process_dir.join("cwd")).unwrap();
+        let judge = |path: &str| on_chroot(&chroot(path), "c", None, &proc_root);
+
+        let f = judge("/hx").expect("an absolute name of the host root");
+        assert_eq!(f.evidence["new_root"], "/hx");
+        assert!(
+            judge("up").is_some(),
+            "a relative name, from the working directory"
+        );
+        assert!(judge("/mnt/jail").is_none(), "a directory of the container");
+        assert!(
+            judge("jail").is_none(),
+            "a relative directory of the container"
+        );
+        // After the chroot the name means nothing any more, but the root is the host's.
+        std::fs::remove_file(process_dir.join("root")).unwrap();
+        symlink(base.join("hostroot"), process_dir.join("root")).unwrap();
+        assert!(
+            judge("/hx").is_some(),
+            "the process's root is now the host's"
+        );
+
+        // With the kernel's identity of the new root, that decides; no process files needed.
+        let host = std::fs::metadata(base.join("hostroot")).unwrap();
+        let kernel_dev = (libc::major(host.dev()) << 20) | libc::minor(host.dev());
+        let gone = base.join("gone-proc");
+        std::fs::create_dir_all(gone.join("1")).unwrap();
+        symlink(base.join("hostroot"), gone.join("1/root")).unwrap();
+        let mut e = chroot("relative/name");
+        e.root_ino = host.ino();
+        e.root_dev = kernel_dev;
+        let f = on_chroot(&e, "c", None, &gone).expect("the kernel says: host root");
+        assert_eq!(
+            (f.severity, f.evidence["result"].as_i64()),
+            (Severity::Critical, Some(0))
+        );
+        e.root_ino += 1;
+        assert!(
+            on_chroot(&e, "c", None, &gone).is_none(),
+            "another directory"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_failed_chroot_into_the_host_root_is_high() {
+        let bound = ContainerInfo {
+            mounts: vec![MountInfo {
+                kind: "bind".into(),
+                source: "/".into(),
+                destination: "/hostfs".into(),
+                read_write: false,
+                volume: String::new(),
+            }],
+            ..Default::default()
+        };
+        let mut e = chroot("/hostfs");
+        e.ret = -1; // EPERM: no CAP_SYS_CHROOT
+        let f = on_chroot(&e, "c", Some(&bound), Path::new("/nonexistent-proc")).unwrap();
+        assert_eq!((f.rule, f.severity), (HOST_ROOT_CHROOT, Severity::High));
+        assert!(f.title.contains("not permitted"), "{}", f.title);
+        e.path_len = testutil::fill(&mut e.path, b"/srv");
+        assert!(on_chroot(&e, "c", Some(&bound), Path::new("/nonexistent-proc")).is_none());
     }
 }

@@ -180,7 +180,8 @@ pub const CATALOG: &[RuleInfo] = &[
         id: socket::SHIM_SOCKET,
         severity: "high",
         technique: "T1611",
-        summary: "a container connects to a containerd-shim abstract socket",
+        summary: "a container on the host's network connects to a containerd-shim abstract \
+            socket (medium from its own network namespace, where it reaches nothing)",
     },
     RuleInfo {
         id: socket::POOL_CONNECTION,
@@ -240,7 +241,9 @@ pub const CATALOG: &[RuleInfo] = &[
         id: boundary::HOST_ROOT_CHROOT,
         severity: "critical",
         technique: "T1611",
-        summary: "a container chroots into the host's root (host-root bind, /proc/<pid>/root with host pid)",
+        summary: "a container chroots into the host's root, by the new root's identity (any \
+            route: host-root bind or volume, /proc/<pid>/root with host pid); a failed attempt \
+            is high",
     },
     RuleInfo {
         id: boundary::IO_URING,

@@ -310,14 +310,31 @@ pub fn host_path(info: &ContainerInfo, path: &str) -> Option<PathBuf> {
         .map(|(_, host)| PathBuf::from(host))
 }
 
+/// Abstract unix sockets belong to a network namespace: only a container on the host's network
+/// (or one whose container is unknown, so it cannot be ruled out) can reach the host's shims.
+/// From its own network namespace the attempt reaches nothing and is reconnaissance: medium.
 fn shim(input: &ConnectInput<'_>, name: &str) -> Finding {
+    let host_network = input.info.map(|info| info.network_mode == "host");
     let mut evidence = Map::new();
     put(&mut evidence, "abstract_socket", format!("@{name}"));
+    let (severity, title) = match host_network {
+        Some(false) => (
+            Severity::Medium,
+            "Container looked for a containerd-shim socket (in its own network namespace)",
+        ),
+        _ => (
+            Severity::High,
+            "Container connected to a containerd-shim socket",
+        ),
+    };
+    if let Some(host_network) = host_network {
+        put(&mut evidence, "host_network", host_network);
+    }
     Finding::new(
         SHIM_SOCKET,
-        Severity::High,
+        severity,
         mitre::ESCAPE_TO_HOST,
-        "Container connected to a containerd-shim socket".to_string(),
+        title.to_string(),
     )
     .in_container(input.container_id)
     .process(process(input))
@@ -419,6 +436,36 @@ mod tests {
             "outside the window"
         );
         fs::remove_dir_all(&h.base).unwrap();
+    }
+
+    #[test]
+    fn a_shim_socket_is_high_only_from_the_host_network() {
+        let mut rules = SocketRules::default();
+        let e = crate::testutil::connect(AF_UNIX, b"\0/containerd-shim/k.sock", [0; 16], 0);
+        let severity = |rules: &mut SocketRules, network: Option<&str>| {
+            let info = network.map(|mode| ContainerInfo {
+                network_mode: mode.into(),
+                ..ContainerInfo::default()
+            });
+            let input = ConnectInput {
+                event: &e,
+                container_id: "c1",
+                info: info.as_ref(),
+                sockets: &[],
+                proc_root: Path::new("/nonexistent"),
+            };
+            let finding = rules.on_connect(&input).expect("a shim finding");
+            assert_eq!(finding.rule, SHIM_SOCKET);
+            assert_eq!(
+                finding.evidence["abstract_socket"],
+                "@/containerd-shim/k.sock"
+            );
+            finding.severity
+        };
+        assert_eq!(severity(&mut rules, Some("host")), Severity::High);
+        assert_eq!(severity(&mut rules, None), Severity::High);
+        assert_eq!(severity(&mut rules, Some("bridge")), Severity::Medium);
+        assert_eq!(severity(&mut rules, Some("")), Severity::Medium);
     }
 
     #[test]
