@@ -42,7 +42,8 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// Unique container names for one test, and removal of every container so named on drop.
+/// Unique container (and volume) names for one test, and removal of every container and named
+/// volume so named on drop.
 pub struct Scope {
     prefix: String,
     next: AtomicUsize,
@@ -91,18 +92,33 @@ impl Drop for Scope {
         let listed = docker_output(&["ps", "-aq", "--no-trunc", "--filter", &filter]);
         let stdout = String::from_utf8_lossy(&listed.stdout).to_string();
         let ids: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
-        if ids.is_empty() {
-            return;
-        }
-        let mut args = vec!["rm", "-f", "-v"];
-        args.extend(&ids);
-        let removed = docker_output(&args);
-        if !removed.status.success() {
-            eprintln!(
-                "[e2e] removing containers {ids:?} failed: {}",
-                String::from_utf8_lossy(&removed.stderr).trim()
-            );
-        }
+        remove_quietly(&["rm", "-f", "-v"], &ids, "containers");
+        // Named volumes outlive their containers; the name filter matches substrings.
+        let filter = format!("name={}", self.prefix);
+        let listed = docker_output(&["volume", "ls", "-q", "--filter", &filter]);
+        let stdout = String::from_utf8_lossy(&listed.stdout).to_string();
+        let volumes: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with(&self.prefix))
+            .collect();
+        remove_quietly(&["volume", "rm", "-f"], &volumes, "volumes");
+    }
+}
+
+/// Runs `docker <command> <objects…>` when there are objects; failures are printed, not raised
+/// (this runs in drop, possibly while a failed test unwinds).
+fn remove_quietly(command: &[&str], objects: &[&str], what: &str) {
+    if objects.is_empty() {
+        return;
+    }
+    let mut args = command.to_vec();
+    args.extend(objects);
+    let removed = docker_output(&args);
+    if !removed.status.success() {
+        eprintln!(
+            "[e2e] removing {what} {objects:?} failed: {}",
+            String::from_utf8_lossy(&removed.stderr).trim()
+        );
     }
 }
 

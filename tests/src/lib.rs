@@ -10,6 +10,7 @@ pub mod canary;
 pub mod cgroup_v1;
 pub mod checks;
 pub mod docker;
+pub mod host_process;
 pub mod http;
 pub mod relay;
 pub mod sensor;
@@ -30,6 +31,7 @@ use std::{
 };
 
 pub use docker::Scope;
+pub use host_process::HostSleeper;
 pub use http::HttpServer;
 pub use relay::Relay;
 pub use sensor::Sensor;

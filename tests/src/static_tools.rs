@@ -17,9 +17,22 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 /// `memfd-exec [--name NAME] FILE ARGV0 [ARG...]`: runs FILE from a memfd through
 /// `execveat(fd, "", …, AT_EMPTY_PATH)`.
 pub fn memfd_exec() -> PathBuf {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| build("memfd-exec"))
+    static BUILT: Built = OnceLock::new();
+    built_once(&BUILT, "memfd-exec")
+}
+
+/// `syscall-probe io-uring-setup | connect-unix PATH|@NAME`: one system call busybox has no
+/// applet for; prints `ok` or `error: …`.
+pub fn syscall_probe() -> PathBuf {
+    static BUILT: Built = OnceLock::new();
+    built_once(&BUILT, "syscall-probe")
+}
+
+/// One tool's build result, shared by the tests of one test binary.
+type Built = OnceLock<Result<PathBuf, String>>;
+
+fn built_once(cell: &'static Built, bin: &str) -> PathBuf {
+    cell.get_or_init(|| build(bin))
         .clone()
         .unwrap_or_else(|err| panic!("{err}"))
 }

@@ -2,40 +2,12 @@
 //! nsenter into a host process). The host process is a `sleep` the test starts and owns; PID 1
 //! is never a target.
 
-use std::{
-    fs,
-    process::{Child, Command, Stdio},
-};
+use std::fs;
 
 use sensor_e2e::{
-    canary, checks::assert_detection, docker, field, test_image, text, Scope, Sensor, Value,
-    DETECTION_TIMEOUT,
+    canary, checks::assert_detection, docker, field, test_image, text, HostSleeper, Scope, Sensor,
+    Value, DETECTION_TIMEOUT,
 };
-
-/// A host `sleep` owned by the test: killed (by its handle) and reaped on drop.
-struct HostSleeper(Child);
-
-impl HostSleeper {
-    fn start() -> HostSleeper {
-        let child = Command::new("sleep")
-            .arg("300")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("starting a host sleep");
-        HostSleeper(child)
-    }
-
-    fn pid(&self) -> String {
-        self.0.id().to_string()
-    }
-}
-
-impl Drop for HostSleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// What joining needs: the host's pid namespace, SYS_ADMIN and SYS_PTRACE, no seccomp.
 const JOINER: &[&str] = &[

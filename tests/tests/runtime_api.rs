@@ -260,6 +260,38 @@ fn dangerous_creations_through_the_socket_by_kind() {
     }
 }
 
+/// A `local` volume with `o=bind` is a bind mount under another name: binding the host's root
+/// that way is as dangerous as `-v /:/host`, and the created container's description says so.
+#[test]
+fn local_volume_bound_to_the_host_root() {
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let origin = scope.name("stager");
+    let child = scope.name("volchild");
+    let volume = scope.name("cachevol");
+    let image = test_image();
+    let socket = format!("/srv/{}/api.sock", token(5));
+    let mount = format!("{DOCKER_SOCKET}:{socket}");
+    let script = format!(
+        "sleep 1; docker -H unix://{socket} volume create -d local -o type=none -o o=bind \
+         -o device=/ {volume} && docker -H unix://{socket} create --name {child} \
+         -v {volume}:/{} {image} true; sleep 10",
+        token(4)
+    );
+    let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
+
+    let d = expect_escape(&sensor, &origin, &child);
+    assert_origin(&d, &origin_id);
+    assert!(
+        any_contains(&d, "evidence.dangers", "host root"),
+        "dangers do not name the host root: {:?}\n{d}",
+        strings(&d, "evidence.dangers")
+    );
+    // The container really was created with the volume.
+    let volumes = docker::inspect(&child, "{{range .Mounts}}{{.Name}} {{end}}");
+    assert!(volumes.contains(&volume), "{child} mounts {volumes:?}");
+}
+
 #[test]
 fn privileged_container_removed_at_once_is_still_reported() {
     let scope = Scope::new();
