@@ -82,6 +82,9 @@ pub mod flags {
     pub const NO_TASK_FIELDS: u32 = 1 << 3;
     /// The container cgroup map was full: this container's events are not filtered in.
     pub const UNTRACKED: u32 = 1 << 4;
+    /// The container's first exec outside the host's mount namespace: its workload starts now,
+    /// after the runtime finished setting it up (volumes included).
+    pub const FIRST_EXEC: u32 = 1 << 5;
 }
 
 /// Start of every ring-buffer record.

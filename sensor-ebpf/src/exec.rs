@@ -79,10 +79,12 @@ fn try_exec(ctx: &TracePointContext) -> Result<u32, i64> {
         // namespace. The runtime's own helper (`runc init`, re-executed from a sealed copy of
         // itself) may exec in the container's cgroup while still in the host's namespaces; that
         // is set-up, and the mounts that follow it are the runtime's.
-        if event.header.mntns != CONFIG.load().host_mntns {
-            // SAFETY: the map value lives as long as the entry; a lost race with rmdir only
-            // writes to a value about to be freed.
+        // SAFETY: the map value lives as long as the entry; a lost race with rmdir only
+        // touches a value about to be freed.
+        let started = unsafe { (*state).flags } & cgroup_state::STARTED != 0;
+        if !started && event.header.mntns != CONFIG.load().host_mntns {
             unsafe { (*state).flags |= cgroup_state::STARTED };
+            event.header.flags |= flags::FIRST_EXEC;
         }
     }
 

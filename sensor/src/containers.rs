@@ -28,6 +28,9 @@ pub struct CgroupEntry {
     pub container_id: Arc<str>,
     /// Kernel time the cgroup appeared, when seen live (0 for cgroups found at start-up).
     pub created_ktime: u64,
+    /// Kernel time of the container's first exec (its workload starting), when seen (0 for
+    /// containers that started before the agent).
+    pub first_exec_ktime: u64,
 }
 
 /// Container and cgroup tables.
@@ -56,8 +59,16 @@ impl Containers {
             CgroupEntry {
                 container_id: Arc::from(container_id),
                 created_ktime,
+                first_exec_ktime: 0,
             },
         );
+    }
+
+    /// Records the kernel time of a container cgroup's first exec.
+    pub fn note_first_exec(&mut self, cgroup_id: u64, ktime: u64) {
+        if let Some(entry) = self.cgroups.get_mut(&cgroup_id) {
+            entry.first_exec_ktime = ktime;
+        }
     }
 
     pub fn remove_cgroup(&mut self, cgroup_id: u64) {

@@ -246,6 +246,9 @@ impl Engine {
             self.stats.unresolved += 1;
             return;
         };
+        if h.flags & flags::FIRST_EXEC != 0 {
+            self.containers.note_first_exec(h.cgroup_id, h.ktime_ns);
+        }
         if is_runtime_bootstrap(e, &self.config.host) {
             return;
         }
@@ -269,6 +272,11 @@ impl Engine {
                 }
             }),
         };
+        // The first exec the kernel saw; for a container older than the agent, Docker's start.
+        let workload_started_unix_ns = match self.containers.cgroup(h.cgroup_id) {
+            Some(c) if c.first_exec_ktime != 0 => self.clock.wall_ns(c.first_exec_ktime),
+            _ => info.as_deref().map_or(0, |i| i.started_unix_ns),
+        };
         let upper_dir = match info.as_deref().and_then(|i| i.upper_dir.clone()) {
             Some(dir) => Some(dir),
             None => self.upper_dir_of(&container_id, h.tgid),
@@ -279,6 +287,7 @@ impl Engine {
             info: info.as_deref(),
             upper_dir: upper_dir.as_deref(),
             created_unix_ns,
+            workload_started_unix_ns,
             proc_root: &self.config.proc_root,
         };
         let mut findings = std::mem::take(&mut self.findings);

@@ -98,6 +98,69 @@ fn executable_dropped_in_a_docker_exec_session() {
     assert_dropped(&d, &name, &path);
 }
 
+/// A volume is outside the writable layer, but a file that appears there after the workload
+/// started was put there by a container: running it is a dropped executable too. The image's
+/// own programs, copied into a fresh volume mounted over their directory before the workload
+/// starts, are not.
+#[test]
+fn executable_dropped_on_a_volume() {
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let name = scope.name("cachesvc");
+    let volume = scope.name("cache");
+    let anonymous_dir = format!("/var/w{}", token(5));
+    let on_named = format!("/srv/c{}/.k{}", token(4), token(4));
+    let named_dir = on_named.rsplit_once('/').unwrap().0.to_string();
+    let on_anonymous = format!("{anonymous_dir}/run{}", token(3));
+    // /bin gets a fresh anonymous volume filled from the image; running its programs is not a
+    // drop. (Busybox applets run by absolute path are real execs.)
+    let command = format!(
+        "/bin/uname -a >/dev/null; /bin/busybox true; \
+         printf '#!/bin/sh\\nsleep 3\\n' > {on_named} && chmod +x {on_named} && {on_named}; \
+         cp /bin/busybox {on_anonymous} && {on_anonymous} sleep 3"
+    );
+    let image = test_image();
+    let named = format!("{volume}:{named_dir}");
+    docker::run_detached(
+        &name,
+        &[
+            "-v",
+            &named,
+            "-v",
+            &anonymous_dir,
+            "-v",
+            "/bin",
+            &image,
+            "sh",
+            "-c",
+            &command,
+        ],
+    );
+
+    for path in [&on_named, &on_anonymous] {
+        let d = expect_exec(&sensor, "dropped-executable", &name, path);
+        assert_detection(&d, "dropped-executable", "high", "T1105", &name);
+        assert_eq!(text(&d, "evidence.detected_by"), "volume", "{d}");
+        let on_host = text(&d, "evidence.volume_path");
+        assert!(
+            on_host.contains("/volumes/")
+                && on_host.ends_with(path.rsplit('/').next().unwrap_or_default()),
+            "volume_path {on_host:?} is not the volume's copy of {path}: {d}"
+        );
+    }
+    docker::wait_exited(&name, std::time::Duration::from_secs(30));
+    let from_image: Vec<String> = sensor
+        .detections_for_container(&name)
+        .iter()
+        .filter(|d| text(d, "process.filename").starts_with("/bin/"))
+        .map(Value::to_string)
+        .collect();
+    assert!(
+        from_image.is_empty(),
+        "the image's programs copied into a volume were reported: {from_image:?}"
+    );
+}
+
 #[test]
 fn execution_from_a_file_descriptor_is_fileless() {
     let scope = Scope::new();

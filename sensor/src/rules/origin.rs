@@ -5,7 +5,10 @@
 //! driver keeps every file a container writes in its `UpperDir`, so a file is "written inside the
 //! container" exactly when it exists there. When the upper directory is unknown (Docker
 //! unreachable, another storage driver), the file is looked at through `/proc/<pid>/root` and
-//! counts as written when its inode changed after the container was created.
+//! counts as written when its inode changed after the container was created. A file on one of
+//! the container's Docker volumes counts as written when its inode changed after the container's
+//! workload started: the runtime fills a new volume from the image before that, and anything
+//! newer came from a container using the volume.
 
 use crate::docker::model::MountInfo;
 use std::{
@@ -55,6 +58,9 @@ pub struct Lookup<'a> {
     pub upper_dir: Option<&'a Path>,
     /// Container creation time; files changed since count as written.
     pub created_unix_ns: i64,
+    /// When the container's workload started (its first exec, or Docker's start time), 0 when
+    /// unknown: files on its volumes changed since count as written.
+    pub workload_started_unix_ns: i64,
     /// `/proc`, replaceable in tests.
     pub proc_root: &'a Path,
     /// Where the container has volumes and bind mounts: files there are not in its layer, even
@@ -90,6 +96,7 @@ pub fn origin(lookup: &Lookup<'_>) -> Origin {
     let found = match (mount, lookup.upper_dir) {
         (None, Some(upper)) => in_upper_dir(upper, &path),
         (None, None) => changed_since(lookup, &path),
+        (Some(m), _) if m.kind == "volume" => in_volume(m, &path, lookup.workload_started_unix_ns),
         (Some(_), _) => None,
     };
     if let Some(written) = found.or_else(|| on_tmpfs(lookup, &path)) {
@@ -114,6 +121,29 @@ fn mounted_at<'a>(mounts: &'a [MountInfo], path: &str) -> Option<&'a MountInfo> 
                 || path
                     .strip_prefix(d)
                     .is_some_and(|rest| rest.starts_with('/')))
+    })
+}
+
+/// A file on a Docker volume whose inode changed after the workload started, looked up in the
+/// volume's directory on the host (no race with a short-lived process).
+fn in_volume(mount: &MountInfo, path: &str, since_unix_ns: i64) -> Option<WrittenFile> {
+    if since_unix_ns <= 0 || mount.source.is_empty() {
+        return None;
+    }
+    let rest = path.strip_prefix(mount.destination.trim_end_matches('/'))?;
+    let host_path = resolve_in_root(Path::new(&mount.source), rest)?;
+    let meta = fs::metadata(&host_path).ok()?;
+    let ctime = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
+    if !meta.is_file() || ctime < since_unix_ns {
+        return None;
+    }
+    Some(WrittenFile {
+        path: path.to_string(),
+        host_path: Some(host_path),
+        size: meta.len(),
+        mode: meta.mode(),
+        mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        method: "volume",
     })
 }
 
@@ -362,6 +392,7 @@ mod tests {
             filename,
             upper_dir: upper,
             created_unix_ns: 1,
+            workload_started_unix_ns: 1,
             proc_root,
             mounts: &[],
         }
@@ -420,6 +451,52 @@ mod tests {
         );
         l.filename = "/database";
         assert_eq!(origin(&l), Origin::Image);
+    }
+
+    #[test]
+    fn volume_files_changed_after_the_workload_started_were_written() {
+        let volume = scratch("volume-data");
+        fs::create_dir_all(volume.join("bin")).unwrap();
+        fs::write(volume.join("bin/fetched"), b"#!/bin/sh\n").unwrap();
+        let written_ns = {
+            let meta = fs::metadata(volume.join("bin/fetched")).unwrap();
+            meta.ctime() * 1_000_000_000 + meta.ctime_nsec()
+        };
+        let proc_root = scratch("proc-volume");
+        let mounts = [MountInfo {
+            kind: "volume".into(),
+            source: volume.display().to_string(),
+            destination: "/work".into(),
+            read_write: true,
+            volume: "cache".into(),
+        }];
+        let mut l = lookup("/work/bin/fetched", None, &proc_root);
+        l.mounts = &mounts;
+
+        // Written after the workload started: the workload's (or another container's) doing.
+        l.workload_started_unix_ns = written_ns - 1_000_000_000;
+        let Origin::Written(file) = origin(&l) else {
+            panic!("expected a written file: {:?}", origin(&l));
+        };
+        assert_eq!(file.method, "volume");
+        assert_eq!(file.host_path, Some(volume.join("bin/fetched")));
+        // Older than the workload: filled in from the image when the volume was created.
+        l.workload_started_unix_ns = written_ns + 1_000_000_000;
+        assert_eq!(
+            origin(&l),
+            Origin::Mounted {
+                destination: "/work".into()
+            }
+        );
+        // Unknown start: not judged.
+        l.workload_started_unix_ns = 0;
+        assert_eq!(
+            origin(&l),
+            Origin::Mounted {
+                destination: "/work".into()
+            }
+        );
+        fs::remove_dir_all(&volume).unwrap();
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct ExecInput<'a> {
     pub upper_dir: Option<&'a Path>,
     /// Container creation, nanoseconds since the epoch (0 unknown).
     pub created_unix_ns: i64,
+    /// Start of the container's workload, nanoseconds since the epoch (0 unknown).
+    pub workload_started_unix_ns: i64,
     pub proc_root: &'a Path,
 }
 
@@ -130,6 +132,7 @@ impl ExecRules {
             filename,
             upper_dir: input.upper_dir,
             created_unix_ns: input.created_unix_ns,
+            workload_started_unix_ns: input.workload_started_unix_ns,
             proc_root: input.proc_root,
             mounts: input.info.map_or(&[], |i| i.mounts.as_slice()),
         };
@@ -370,7 +373,13 @@ fn add_written(evidence: &mut Map<String, Value>, file: &WrittenFile) {
     put(evidence, "written_in_container", true);
     put(evidence, "detected_by", file.method);
     if let Some(host_path) = &file.host_path {
-        put(evidence, "layer_path", host_path.display().to_string());
+        // Where to preserve the file from: the writable layer, or the volume's directory.
+        let key = if file.method == "volume" {
+            "volume_path"
+        } else {
+            "layer_path"
+        };
+        put(evidence, key, host_path.display().to_string());
     }
     put(evidence, "size", file.size);
     put(evidence, "mode", format!("{:o}", file.mode & 0o7777));
@@ -497,6 +506,7 @@ mod tests {
             info: Some(&f.info),
             upper_dir: f.info.upper_dir.as_deref(),
             created_unix_ns: 1,
+            workload_started_unix_ns: 1,
             proc_root: &f.proc_root,
         };
         rules.on_exec(&input, &mut out);
