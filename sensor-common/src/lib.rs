@@ -85,6 +85,9 @@ pub mod flags {
     /// The container's first exec outside the host's mount namespace: its workload starts now,
     /// after the runtime finished setting it up (volumes included).
     pub const FIRST_EXEC: u32 = 1 << 5;
+    /// An open whose path, as passed, does not name a watched file, but whose opened file (after
+    /// symlinks) is one, on the file system it belongs to: seen at the syscall's exit.
+    pub const LINKED: u32 = 1 << 6;
 }
 
 /// Start of every ring-buffer record.
@@ -228,9 +231,18 @@ pub struct OpenEvent {
     /// Directory a relative path is resolved against (`AT_FDCWD`, -100, for the working
     /// directory).
     pub dirfd: i32,
-    pub _pad: u32,
+    /// With [`flags::LINKED`]: `s_magic` of the opened file's file system; 0 otherwise.
+    pub fs_magic: u32,
+    /// The path as the process passed it.
     pub path: [u8; PATH_LEN],
+    /// With [`flags::LINKED`]: the opened file's own name (after symlinks); empty otherwise.
+    pub file_name: [u8; FILE_NAME_LEN],
+    pub file_name_len: u32,
+    pub _pad: u32,
 }
+
+/// Bytes of [`OpenEvent::file_name`].
+pub const FILE_NAME_LEN: usize = 32;
 
 /// A `chroot(2)`, sent when it returns: the name the task asked for, the result, and the root
 /// the task has afterwards, by identity (inode and device), which tells the host's root directory
@@ -310,6 +322,15 @@ pub struct KernelOffsets {
     pub inode_ino: u32,
     pub inode_sb: u32,
     pub sb_dev: u32,
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdtable_fd: u32,
+    /// Offset of `f_path.dentry` inside `struct file`.
+    pub file_dentry: u32,
+    /// Offset of `d_name.name` inside `struct dentry`.
+    pub dentry_name: u32,
+    pub dentry_sb: u32,
+    pub sb_magic: u32,
 }
 
 /// Number of host path prefixes the exec hook compares host execs against.

@@ -50,6 +50,13 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     inode_ino: 0,
     inode_sb: 0,
     sb_dev: 0,
+    task_files: 0,
+    files_fdt: 0,
+    fdtable_fd: 0,
+    file_dentry: 0,
+    dentry_name: 0,
+    dentry_sb: 0,
+    sb_magic: 0,
 });
 
 /// Settings chosen by the agent at load time.

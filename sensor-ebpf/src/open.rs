@@ -1,27 +1,35 @@
-//! `syscalls:sys_enter_openat`, `sys_enter_open`, `sys_enter_openat2`, `sys_enter_creat` — a
-//! container opens one of the kernel's escape hatches for writing.
+//! `syscalls:sys_enter_openat`, `sys_enter_open`, `sys_enter_openat2`, `sys_enter_creat` and
+//! their exits — a container opens one of the kernel's escape hatches for writing.
 //!
 //! Records: openat has `char *filename` at 24 and `int flags` at 32; open has them at 16 and 24;
 //! openat2 has `filename` at 24 and `struct open_how *how` at 32 (flags are its first field);
 //! creat has `pathname` at 16 and always writes.
 //!
 //! Opens are the busiest syscalls there are, so the filter is layered: container tasks only,
-//! then write access only, then the file's last path component must be one of a handful of
-//! names (cgroup v1 `release_agent` and `notify_on_release`, `core_pattern`, `modprobe`,
-//! `uevent_helper`, `hotplug`, binfmt_misc `register`, and cgroup2's `cgroup.procs` and
-//! `cgroup.threads`). Only then is an event reserved.
+//! then write access only; such opens are remembered by thread until their exit. There, the
+//! file behind the new descriptor is looked at: its own name (after symlinks) must be one of a
+//! handful (cgroup v1 `release_agent` and `notify_on_release`, `core_pattern`, `modprobe`,
+//! `uevent_helper`, `hotplug`, binfmt_misc `register`, and cgroup's `cgroup.procs` and
+//! `cgroup.threads`), on the file system such a file lives on (cgroup, proc, sysfs,
+//! binfmt_misc). Only then is an event reserved. So a symlink with an innocent name leading to
+//! a hatch is seen, and an ordinary file that merely has a hatch's name is not. An open that
+//! fails is sent when the name as passed is watched: the attempt is the signal. Host tasks pay
+//! one failed lookup at exit.
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_user, generated::bpf_probe_read_user_str},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_probe_read_user,
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user_str},
+    },
     macros::{map, tracepoint},
-    maps::PerCpuArray,
+    maps::{LruHashMap, PerCpuArray},
     programs::TracePointContext,
 };
-use sensor_common::{kind, loss_slot, OpenEvent, PATH_LEN};
+use sensor_common::{flags, kind, loss_slot, OpenEvent, FILE_NAME_LEN, PATH_LEN};
 
 use crate::{
-    maps::{count_loss, EVENTS},
-    task::{container_subject, fill_header, Subject},
+    maps::{count_loss, EVENTS, OFFSETS},
+    task::{container_subject, current_task, fill_header, read_kernel},
 };
 
 const O_WRONLY: u64 = 0o1;
@@ -46,6 +54,25 @@ const WATCHED: [&[u8]; 9] = [
     b"cgroup.procs",
     b"cgroup.threads",
 ];
+
+/// File systems the watched files live on (`s_magic`): cgroup v1 and v2, proc, sysfs,
+/// binfmt_misc. A file of a watched name elsewhere is not a hatch.
+const HATCH_FILE_SYSTEMS: [u64; 5] = [0x0027_e0eb, 0x6367_7270, 0x9fa0, 0x6265_6572, 0x4249_4e4d];
+
+/// A container's open for writing in flight: what its exit needs to judge the file actually
+/// opened.
+#[derive(Clone, Copy)]
+pub struct PendingOpen {
+    path: u64,
+    open_flags: u64,
+    dirfd: i64,
+    /// Non-zero when the name as passed is watched.
+    watched: u64,
+}
+
+/// Opens in flight, by thread id.
+#[map]
+static PENDING_OPENS: LruHashMap<u32, PendingOpen> = LruHashMap::with_max_entries(4096, 0);
 
 /// Per-CPU scratch for the path: too big for the 512-byte stack next to everything else.
 #[map]
@@ -111,14 +138,14 @@ fn on_open(dirfd: i32, path: u64, open_flags: u64) -> u32 {
     if open_flags & WRITE_ACCESS == 0 {
         return 0;
     }
-    let Some(subject) = container_subject() else {
+    if container_subject().is_none() {
         return 0;
-    };
-    let _ = try_open(&subject, dirfd, path, open_flags);
+    }
+    let _ = try_open(dirfd, path, open_flags);
     0
 }
 
-fn try_open(subject: &Subject, dirfd: i32, path: u64, open_flags: u64) -> Option<()> {
+fn try_open(dirfd: i32, path: u64, open_flags: u64) -> Option<()> {
     let scratch = OPEN_SCRATCH.get_ptr_mut(0)?;
     let buf = unsafe { &mut *scratch };
     let read = unsafe {
@@ -128,23 +155,148 @@ fn try_open(subject: &Subject, dirfd: i32, path: u64, open_flags: u64) -> Option
         return None;
     }
     let len = (read - 1) as u32 & PATH_MASK;
-    if !watched_name(buf, len) {
+    let pending = PendingOpen {
+        path,
+        open_flags,
+        dirfd: dirfd as i64,
+        watched: watched_name(buf, len) as u64,
+    };
+    let tid = bpf_get_current_pid_tgid() as u32;
+    PENDING_OPENS.insert(tid, pending, 0).ok()
+}
+
+#[tracepoint]
+pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+/// Exit of an open: `long ret` (the new descriptor) at 16. Only opens left pending at entry
+/// get past the first lookup.
+#[inline(always)]
+fn on_open_exit(ctx: &TracePointContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(pending) = (unsafe { PENDING_OPENS.get(tid) }).copied() else {
+        return 0;
+    };
+    let _ = PENDING_OPENS.remove(tid);
+    let Ok(fd) = (unsafe { ctx.read_at::<i64>(16) }) else {
+        return 0;
+    };
+    if fd >= 0 {
+        let _ = try_opened(fd as u64, &pending);
+    } else if pending.watched != 0 {
+        // A failed attempt on a watched name (a read-only /proc/sys, say) is still the signal.
+        let _ = send(&pending, 0, &[0; FILE_NAME_LEN], 0, 0);
+    }
+    0
+}
+
+/// Sends the open if the file behind descriptor `fd` has a watched name on a hatch file system,
+/// whatever name it was opened by.
+fn try_opened(fd: u64, pending: &PendingOpen) -> Option<()> {
+    let offsets = OFFSETS.load();
+    if offsets.valid == 0 || fd > 0xffff {
+        // The file cannot be looked at: the name as passed decides.
+        if pending.watched != 0 {
+            send(pending, 0, &[0; FILE_NAME_LEN], 0, 0);
+        }
         return None;
     }
+    let files: u64 = read_kernel(current_task(), offsets.task_files)?;
+    let fdt: u64 = read_kernel(files, offsets.files_fdt)?;
+    let table: u64 = read_kernel(fdt, offsets.fdtable_fd)?;
+    let file: u64 = read_kernel(table, (fd * 8) as u32)?;
+    let dentry: u64 = read_kernel(file, offsets.file_dentry)?;
+    let super_block: u64 = read_kernel(dentry, offsets.dentry_sb)?;
+    let magic: u64 = read_kernel(super_block, offsets.sb_magic)?;
+    if !HATCH_FILE_SYSTEMS.contains(&magic) {
+        return None;
+    }
+    let name_ptr: u64 = read_kernel(dentry, offsets.dentry_name)?;
+    let mut name = [0u8; FILE_NAME_LEN];
+    let read = unsafe {
+        bpf_probe_read_kernel_str(
+            name.as_mut_ptr().cast(),
+            FILE_NAME_LEN as u32,
+            name_ptr as *const _,
+        )
+    };
+    if read <= 1 {
+        return None;
+    }
+    let name_len = (read - 1) as usize;
+    if !WATCHED.iter().any(|w| equals(&name, name_len, w)) {
+        return None;
+    }
+    let linked = if pending.watched == 0 {
+        flags::LINKED
+    } else {
+        0
+    };
+    send(pending, magic as u32, &name, name_len as u32, linked)
+}
 
+/// Sends an open: the path as passed, and what the kernel found at the exit (file system magic,
+/// the file's own name; zero and empty when not looked at).
+fn send(
+    pending: &PendingOpen,
+    fs_magic: u32,
+    file_name: &[u8; FILE_NAME_LEN],
+    file_name_len: u32,
+    extra_flags: u32,
+) -> Option<()> {
+    let subject = container_subject()?;
     let Some(mut entry) = EVENTS.reserve::<OpenEvent>(0) else {
         count_loss(loss_slot::OPEN);
         return None;
     };
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, kind::OPEN_WRITE, subject, 0);
-    event.open_flags = open_flags as u32;
-    event.dirfd = dirfd;
+    fill_header(&mut event.header, kind::OPEN_WRITE, &subject, extra_flags);
+    event.open_flags = pending.open_flags as u32;
+    event.dirfd = pending.dirfd as i32;
+    event.fs_magic = fs_magic;
+    event.file_name = *file_name;
+    event.file_name_len = file_name_len;
     event._pad = 0;
-    event.path = *buf;
-    event.path_len = len;
+    let read = unsafe {
+        bpf_probe_read_user_str(
+            event.path.as_mut_ptr().cast(),
+            PATH_LEN as u32,
+            pending.path as *const _,
+        )
+    };
+    event.path_len = if read > 0 { (read - 1) as u32 } else { 0 };
     entry.submit(0);
     Some(())
+}
+
+/// True when `buf[..len]` is `name`.
+#[inline(always)]
+fn equals(buf: &[u8; FILE_NAME_LEN], len: usize, name: &[u8]) -> bool {
+    if len != name.len() {
+        return false;
+    }
+    for (i, &c) in name.iter().enumerate() {
+        if buf[i & (FILE_NAME_LEN - 1)] != c {
+            return false;
+        }
+    }
+    true
 }
 
 /// True when the last component of `buf[..len]` is one of [`WATCHED`].

@@ -304,7 +304,12 @@ impl Engine {
             self.stats.unresolved += 1;
             return;
         };
-        let name = text(&e.path, e.path_len);
+        // Opened through a symlink: the kernel's name of the file, not the link's.
+        let name = if h.flags & flags::LINKED != 0 {
+            text(&e.file_name, e.file_name_len)
+        } else {
+            text(&e.path, e.path_len)
+        };
         let finding = if name.ends_with("cgroup.procs") || name.ends_with("cgroup.threads") {
             let containers = &self.containers;
             boundary::on_cgroup_procs_write(e, &container_id, &self.config.proc_root, |id| {

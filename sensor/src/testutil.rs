@@ -106,8 +106,11 @@ pub fn open(path: &str) -> OpenEvent {
         open_flags: 0o1101,
         path_len: 0,
         dirfd: -100,
-        _pad: 0,
+        fs_magic: 0,
         path: [0; PATH_LEN],
+        file_name: [0; sensor_common::FILE_NAME_LEN],
+        file_name_len: 0,
+        _pad: 0,
     };
     e.path_len = fill(&mut e.path, path.as_bytes());
     e

@@ -248,6 +248,52 @@ fn writes_to_escape_hatches() {
     );
 }
 
+/// The kernel filter keys on the name as opened; a symlink with an innocent name leading to a
+/// hatch is caught at the open's exit, by the opened file's own name and file system. A symlink
+/// to an ordinary file that merely has a hatch's name is not a hatch.
+#[test]
+fn writes_to_escape_hatches_through_symlinks() {
+    let hierarchy = NamedHierarchy::new();
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let name = scope.name("linker");
+    let cg_dir = format!("/mnt/c{}", token(5));
+    let options = format!("none,name={}", hierarchy.name());
+    let decoy_dir = format!("/tmp/d{}", token(4));
+    let decoy_link = format!("/tmp/.{}", token(6));
+    let link = format!("/var/tmp/.{}", token(6));
+    let agent = format!("/nonexistent-{}", token(8));
+    let script = format!(
+        "mkdir -p {cg_dir} {decoy_dir} /var/tmp && mount -t cgroup -o {options} cgroup {cg_dir} && \
+         touch {decoy_dir}/release_agent && ln -s {decoy_dir}/release_agent {decoy_link} && \
+         echo x > {decoy_link} && ln -s {cg_dir}/release_agent {link} && echo {agent} > {link}; \
+         sleep 1; umount {cg_dir}; true"
+    );
+    run_mounter(&name, &[], &script);
+
+    let real = format!("{cg_dir}/release_agent");
+    let d = sensor.expect(
+        &format!("escape-file-write of {real} through {link}"),
+        |d| {
+            text(d, "rule") == "escape-file-write"
+                && text(d, "container.name") == name
+                && text(d, "evidence.path_as_opened") == link
+        },
+        DETECTION_TIMEOUT,
+    );
+    assert_detection(&d, "escape-file-write", "critical", "T1611", &name);
+    assert_eq!(text(&d, "evidence.path"), real, "{d}");
+    assert_eq!(field(&d, "evidence.through_symlink"), true, "{d}");
+
+    let decoys: Vec<String> = sensor
+        .detections_for_container(&name)
+        .iter()
+        .filter(|d| text(d, "rule") == "escape-file-write" && text(d, "evidence.path") != real)
+        .map(Value::to_string)
+        .collect();
+    assert!(decoys.is_empty(), "a decoy file was reported: {decoys:?}");
+}
+
 #[test]
 fn release_agent_payload_runs_on_the_host() {
     let hierarchy = NamedHierarchy::new();

@@ -361,6 +361,13 @@ pub fn kernel_offsets(btf: &Btf) -> Result<sensor_common::KernelOffsets, BtfErro
         inode_ino: btf.member_offset("inode", "i_ino")?,
         inode_sb: btf.member_offset("inode", "i_sb")?,
         sb_dev: btf.member_offset("super_block", "s_dev")?,
+        task_files: btf.member_offset("task_struct", "files")?,
+        files_fdt: btf.member_offset("files_struct", "fdt")?,
+        fdtable_fd: btf.member_offset("fdtable", "fd")?,
+        file_dentry: btf.member_offset("file", "f_path.dentry")?,
+        dentry_name: btf.member_offset("dentry", "d_name.name")?,
+        dentry_sb: btf.member_offset("dentry", "d_sb")?,
+        sb_magic: btf.member_offset("super_block", "s_magic")?,
     })
 }
 
@@ -832,6 +839,12 @@ mod tests {
             o.fs_root_dentry,
             o.dentry_inode,
             o.inode_sb,
+            o.task_files,
+            o.files_fdt,
+            o.fdtable_fd,
+            o.file_dentry,
+            o.dentry_name,
+            o.dentry_sb,
         ];
         let ns_pointers = [
             o.nsproxy_mnt_ns,

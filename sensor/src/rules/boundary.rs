@@ -13,7 +13,7 @@ use crate::{
     docker::ContainerInfo,
     event::text,
 };
-use sensor_common::{CgroupEvent, ChrootEvent, OpenEvent, SyscallEvent};
+use sensor_common::{flags, CgroupEvent, ChrootEvent, OpenEvent, SyscallEvent};
 
 pub const CGROUP_ESCAPE: &str = "container-cgroup-escape";
 pub const HOST_ROOT_CHROOT: &str = "host-root-chroot";
@@ -74,7 +74,11 @@ pub fn on_cgroup_procs_write(
     let path = files::container_path(&raw, event.dirfd, &process_dir);
     // The kernel follows the path as the process would, including `/proc/<pid>/root` of a host
     // process, which is how a container with the host's pid namespace reaches the host's tree.
-    let on_host = process_dir.join("root").join(path.trim_start_matches('/'));
+    // Through a symlink, the file it leads to.
+    let on_host = match files::real_path(event, &process_dir) {
+        (_, Some(resolved)) if h.flags & flags::LINKED != 0 => resolved,
+        _ => process_dir.join("root").join(path.trim_start_matches('/')),
+    };
     let directory = on_host.parent()?;
     if files::fs_magic(directory) != Some(CGROUP2_SUPER_MAGIC) {
         return None;

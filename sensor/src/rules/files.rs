@@ -1,9 +1,13 @@
 //! Writes to the kernel's escape hatches: files that make the kernel run a program of the
 //! writer's choosing on the host (cgroup v1 `release_agent`, `core_pattern` pipes, the `modprobe`
-//! and uevent helpers, binfmt_misc handlers). The kernel only sends opens for writing whose last
-//! path component is one of these names; this rule checks the full path.
+//! and uevent helpers, binfmt_misc handlers). The kernel only sends opens for writing of a file
+//! with one of these names on the file system it belongs to (also through a symlink), and
+//! failed attempts on these names; this rule checks the full path.
 
-use std::{fs, path::Path};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
 
 use serde_json::Map;
 
@@ -15,7 +19,7 @@ use crate::{
     detection::{mitre, ProcessInfo, Severity},
     event::text,
 };
-use sensor_common::OpenEvent;
+use sensor_common::{flags, OpenEvent};
 
 pub const ESCAPE_FILE_WRITE: &str = "escape-file-write";
 
@@ -71,34 +75,62 @@ fn expected_fs(path: &str) -> u64 {
     }
 }
 
+/// Where a hatch of this file name normally is, for an open through a symlink whose target can
+/// no longer be looked at: the kernel vouched for the name and the file system.
+fn usual_place(file_name: &str) -> String {
+    match file_name {
+        "core_pattern" | "modprobe" | "hotplug" => format!("/proc/sys/kernel/{file_name}"),
+        "uevent_helper" => "/sys/kernel/uevent_helper".to_string(),
+        "register" => "/proc/sys/fs/binfmt_misc/register".to_string(),
+        other => format!("?/{other}"),
+    }
+}
+
+/// The container's view of the file an open names, following symlinks the way the container
+/// sees them (`/tmp/k/core_pattern` with `/tmp/k` pointing at /proc/sys/kernel is the real
+/// thing), and its path on the host when the process can still be looked at.
+pub fn real_path(event: &OpenEvent, process_dir: &Path) -> (String, Option<PathBuf>) {
+    let raw = text(&event.path, event.path_len);
+    let path = container_path(&raw, event.dirfd, process_dir);
+    let root = process_dir.join("root");
+    let resolved = resolve_in_root(&root, &path).filter(|p| path.starts_with('/') && p.exists());
+    let real = match resolved.as_ref().and_then(|r| r.strip_prefix(&root).ok()) {
+        Some(inside) => format!("/{}", inside.display()),
+        // Opened through a symlink the agent cannot follow any more: the kernel's file name.
+        None if event.header.flags & flags::LINKED != 0 => {
+            usual_place(&text(&event.file_name, event.file_name_len))
+        }
+        None => path,
+    };
+    (real, resolved)
+}
+
 /// Judges an open-for-write of a watched name in a container.
 pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Option<Finding> {
     let h = &event.header;
     let process_dir = proc_root.join(h.tgid.to_string());
     let raw = text(&event.path, event.path_len);
-    let path = container_path(&raw, event.dirfd, &process_dir);
-    // Follow symlinks the way the container sees them: `/tmp/k/core_pattern` with `/tmp/k`
-    // pointing at /proc/sys/kernel is the real thing.
-    let root = process_dir.join("root");
-    let resolved = resolve_in_root(&root, &path).filter(|p| path.starts_with('/') && p.exists());
-    let real = resolved
-        .as_ref()
-        .and_then(|r| r.strip_prefix(&root).ok())
-        .map(|r| format!("/{}", r.display()))
-        .unwrap_or_else(|| path.clone());
-    let (what, severity) = hatch(&real).or_else(|| hatch(&path))?;
+    let (real, resolved) = real_path(event, &process_dir);
+    let (what, severity) = hatch(&real).or_else(|| hatch(&raw))?;
     // A file merely named like a hatch, on an ordinary file system, is not one (and a flood of
-    // such writes must not mint critical alerts). When the file cannot be looked at (the
-    // process is gone), the name decides.
-    if let Some(fs_type) = resolved.as_deref().and_then(fs_magic) {
-        if fs_type != expected_fs(&real) {
-            return None;
-        }
+    // such writes must not mint critical alerts). The kernel says which file system an opened
+    // file is on; for a failed attempt the path is looked at, and when it cannot be (the process
+    // is gone), the name decides.
+    let linked = h.flags & flags::LINKED != 0;
+    let fs_type = match event.fs_magic {
+        0 => resolved.as_deref().and_then(fs_magic),
+        magic => Some(u64::from(magic)),
+    };
+    if fs_type.is_some_and(|fs_type| fs_type != expected_fs(&real)) {
+        return None;
     }
     let mut evidence = Map::new();
     put(&mut evidence, "path", real.clone());
     if real != raw {
         put(&mut evidence, "path_as_opened", raw.as_ref());
+    }
+    if linked {
+        put(&mut evidence, "through_symlink", true);
     }
     put(&mut evidence, "effect", what);
     put(
@@ -174,6 +206,35 @@ mod tests {
             "?/release_agent"
         );
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// An open of `path` that the kernel saw lead to `file_name` on a file system of `magic`.
+    fn linked(path: &str, file_name: &str, magic: u32) -> OpenEvent {
+        let mut e = open(path);
+        e.header.flags |= flags::LINKED;
+        e.fs_magic = magic;
+        e.file_name_len = crate::testutil::fill(&mut e.file_name, file_name.as_bytes());
+        e
+    }
+
+    #[test]
+    fn hatches_opened_through_a_symlink_are_reported() {
+        const PROC: u32 = 0x9fa0;
+        const CGROUP: u32 = 0x27e0eb;
+        let gone = Path::new("/nonexistent-proc");
+        let f = on_open(&linked("/tmp/.cache/x", "core_pattern", PROC), "c", gone).unwrap();
+        assert_eq!(
+            (f.rule, f.severity),
+            (ESCAPE_FILE_WRITE, Severity::Critical)
+        );
+        assert_eq!(f.evidence["path"], "/proc/sys/kernel/core_pattern");
+        assert_eq!(f.evidence["path_as_opened"], "/tmp/.cache/x");
+        assert_eq!(f.evidence["through_symlink"], true);
+        let f = on_open(&linked("/var/a", "release_agent", CGROUP), "c", gone).unwrap();
+        assert_eq!(f.severity, Severity::Critical);
+        // The kernel's file system must be the hatch's own.
+        assert!(on_open(&linked("/tmp/y", "core_pattern", CGROUP), "c", gone).is_none());
+        assert!(on_open(&linked("/tmp/z", "release_agent", PROC), "c", gone).is_none());
     }
 
     #[test]
