@@ -88,6 +88,8 @@ pub mod flags {
     /// An open whose path, as passed, does not name a watched file, but whose opened file (after
     /// symlinks) is one, on the file system it belongs to: seen at the syscall's exit.
     pub const LINKED: u32 = 1 << 6;
+    /// A connect made by a TCP Fast Open send (`sendto`/`sendmsg` with `MSG_FASTOPEN`).
+    pub const FAST_OPEN: u32 = 1 << 7;
 }
 
 /// Start of every ring-buffer record.

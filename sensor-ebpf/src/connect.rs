@@ -1,4 +1,5 @@
-//! `syscalls:sys_enter_connect` — a process asks to connect a socket.
+//! `syscalls:sys_enter_connect` — a process asks to connect a socket; and `sys_enter_sendto` /
+//! `sys_enter_sendmsg` with `MSG_FASTOPEN`, which connect a TCP socket without `connect`.
 //!
 //! Record: `int fd` at 16, `struct sockaddr *uservaddr` at 24, `int addrlen` at 32 (each field
 //! is 8 bytes wide in syscall records).
@@ -16,12 +17,12 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sensor_common::{
-    kind, loss_slot, ConnectEvent, HOST_EXEC_PREFIXES, HOST_EXEC_PREFIX_LEN, UNIX_PATH_LEN,
+    flags, kind, loss_slot, ConnectEvent, HOST_EXEC_PREFIXES, HOST_EXEC_PREFIX_LEN, UNIX_PATH_LEN,
 };
 
 use crate::{
     maps::{batched_submit_flags, count_loss, EVENTS, HOST_CONNECT_PATH},
-    task::{fill_header, subject, Subject},
+    task::{container_subject, fill_header, subject, Subject},
 };
 
 const FD_OFFSET: usize = 16;
@@ -108,18 +109,81 @@ fn try_connect(ctx: &TracePointContext) -> Result<u32, i64> {
         },
         None => return Ok(0),
     };
+    let fd: u64 = unsafe { ctx.read_at(FD_OFFSET) }.map_err(i64::from)?;
+    send_connect(&subject, fd, addr, addrlen, 0)
+}
+
+/// `MSG_FASTOPEN`: the send carries the connection's first data and connects the socket.
+const MSG_FASTOPEN: u64 = 0x2000_0000;
+
+/// `syscalls:sys_enter_sendto` — `int fd` at 16, `unsigned int flags` at 40, `struct sockaddr
+/// *addr` at 48, `int addr_len` at 56. Only a TCP Fast Open send connects; it is sent as a
+/// connect. Sends are frequent, so the flag is checked before anything else.
+#[tracepoint]
+pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
+    try_fast_open(&ctx, 40, false).unwrap_or(0)
+}
+
+/// `syscalls:sys_enter_sendmsg` — `int fd` at 16, `struct user_msghdr *msg` at 24, `unsigned
+/// int flags` at 32; the address is the message's `msg_name` (`msg_namelen` at 8).
+#[tracepoint]
+pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
+    try_fast_open(&ctx, 32, true).unwrap_or(0)
+}
+
+/// `syscalls:sys_enter_sendmmsg` — `int fd` at 16, `struct mmsghdr *mmsg` at 24, `unsigned int
+/// flags` at 40; the first message's header starts the first `mmsghdr`, and it connects.
+#[tracepoint]
+pub fn sys_enter_sendmmsg(ctx: TracePointContext) -> u32 {
+    try_fast_open(&ctx, 40, true).unwrap_or(0)
+}
+
+fn try_fast_open(ctx: &TracePointContext, flags_offset: usize, message: bool) -> Result<u32, i64> {
+    let send_flags: u64 = unsafe { ctx.read_at(flags_offset) }.map_err(i64::from)?;
+    if send_flags & MSG_FASTOPEN == 0 {
+        return Ok(0);
+    }
+    let Some(subject) = container_subject() else {
+        return Ok(0);
+    };
+    let (addr, addrlen) = if message {
+        let msg: u64 = unsafe { ctx.read_at(24) }.map_err(i64::from)?;
+        let name: u64 = unsafe { bpf_probe_read_user(msg as *const u64) }.map_err(i64::from)?;
+        let len: u32 =
+            unsafe { bpf_probe_read_user((msg + 8) as *const u32) }.map_err(i64::from)?;
+        (name, len as u64)
+    } else {
+        let addr: u64 = unsafe { ctx.read_at(48) }.map_err(i64::from)?;
+        let len: u64 = unsafe { ctx.read_at(56) }.map_err(i64::from)?;
+        (addr, len)
+    };
+    if addr == 0 {
+        return Ok(0);
+    }
+    let fd: u64 = unsafe { ctx.read_at(FD_OFFSET) }.map_err(i64::from)?;
+    send_connect(&subject, fd, addr, addrlen, flags::FAST_OPEN)
+}
+
+/// Sends a connect to the user-memory address `addr` of `addrlen` bytes.
+#[inline(always)]
+fn send_connect(
+    subject: &Subject,
+    fd: u64,
+    addr: u64,
+    addrlen: u64,
+    extra_flags: u32,
+) -> Result<u32, i64> {
     let family: u16 = unsafe { bpf_probe_read_user(addr as *const u16) }.map_err(i64::from)?;
     if family != AF_UNIX && family != AF_INET && family != AF_INET6 {
         return Ok(0);
     }
-    let fd: u64 = unsafe { ctx.read_at(FD_OFFSET) }.map_err(i64::from)?;
 
     let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
         count_loss(loss_slot::CONNECT);
         return Ok(0);
     };
     let event = unsafe { &mut *entry.as_mut_ptr() };
-    fill_header(&mut event.header, kind::CONNECT, &subject, 0);
+    fill_header(&mut event.header, kind::CONNECT, subject, extra_flags);
     event.fd = fd as u32;
     event.family = family;
     event.port = 0;

@@ -17,8 +17,8 @@ use std::{
 
 use sensor_e2e::{
     checks::{any_contains, assert_detection, strings},
-    docker, field, poll, random_in, test_image, text, token, Relay, Scope, Sensor, TcpRelay,
-    TempDir, Value, DETECTION_TIMEOUT,
+    docker, field, poll, random_in, static_tools, test_image, text, token, Relay, Scope, Sensor,
+    TcpRelay, TempDir, Value, DETECTION_TIMEOUT,
 };
 
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -105,6 +105,41 @@ fn docker_api_tcp_port_from_a_host_network_container() {
         docker::container_id(&child),
         "{d}"
     );
+}
+
+/// TCP Fast Open connects a socket with its first send, without connect(2): each call that can
+/// do it is seen as a connect to the Docker API port. The target is the container's own
+/// loopback, where nothing listens: the attempt is the signal.
+#[test]
+fn docker_api_port_reached_by_tcp_fast_open() {
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let probe = static_tools::syscall_probe();
+    let tool = format!("/usr/{}", token(6));
+    let mount = format!("{}:{tool}:ro", probe.display());
+    let image = test_image();
+    for (call, port) in [
+        ("fast-open-sendto", 2375),
+        ("fast-open-sendmsg", 2376),
+        ("fast-open-sendmmsg", 2375),
+    ] {
+        let name = scope.name(call);
+        let target = format!("127.0.0.1:{port}");
+        let output = docker::run_rm(&name, &["-v", &mount, &image, &tool, call, &target]);
+        assert!(
+            output.status.success(),
+            "{call} in {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let d = sensor.expect(
+            &format!("runtime-api-tcp-connect by {call} from {name}"),
+            |d| text(d, "rule") == "runtime-api-tcp-connect" && text(d, "container.name") == name,
+            DETECTION_TIMEOUT,
+        );
+        assert_detection(&d, "runtime-api-tcp-connect", "medium", "T1611", &name);
+        assert_eq!(field(&d, "evidence.port"), port, "{d}");
+        assert_eq!(field(&d, "evidence.fast_open"), true, "{d}");
+    }
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::{
     event::{comm, socket_address, SocketAddress},
     host::{match_socket, RuntimeSocket},
 };
-use sensor_common::ConnectEvent;
+use sensor_common::{flags, ConnectEvent};
 
 pub const RUNTIME_SOCKET: &str = "runtime-socket-connect";
 pub const RUNTIME_TCP: &str = "runtime-api-tcp-connect";
@@ -92,6 +92,15 @@ pub struct SocketRules {
 impl SocketRules {
     /// Judges one connect from a container.
     pub fn on_connect(&mut self, input: &ConnectInput<'_>) -> Option<Finding> {
+        let mut finding = self.judge_connect(input)?;
+        if input.event.header.flags & flags::FAST_OPEN != 0 {
+            // Connected by a TCP Fast Open send, without connect(2).
+            put(&mut finding.evidence, "fast_open", true);
+        }
+        Some(finding)
+    }
+
+    fn judge_connect(&mut self, input: &ConnectInput<'_>) -> Option<Finding> {
         match socket_address(input.event) {
             SocketAddress::Unix(path) => self.unix(input, &path),
             SocketAddress::Abstract(name) if name.contains("containerd-shim") => {
@@ -436,6 +445,31 @@ mod tests {
             "outside the window"
         );
         fs::remove_dir_all(&h.base).unwrap();
+    }
+
+    #[test]
+    fn a_fast_open_send_to_the_docker_port_counts_as_a_connect() {
+        let mut rules = SocketRules::default();
+        let mut addr = [0; 16];
+        addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut e = crate::testutil::connect(crate::event::AF_INET, b"", addr, 2376);
+        let judge = |rules: &mut SocketRules, e: &ConnectEvent| {
+            let input = ConnectInput {
+                event: e,
+                container_id: "c1",
+                info: None,
+                sockets: &[],
+                proc_root: Path::new("/nonexistent"),
+            };
+            rules.on_connect(&input).expect("a Docker API port")
+        };
+        let plain = judge(&mut rules, &e);
+        assert_eq!(plain.rule, RUNTIME_TCP);
+        assert!(plain.evidence.get("fast_open").is_none());
+        e.header.flags |= flags::FAST_OPEN;
+        let fast = judge(&mut rules, &e);
+        assert_eq!(fast.rule, RUNTIME_TCP);
+        assert_eq!(fast.evidence["fast_open"], true);
     }
 
     #[test]
