@@ -8,7 +8,7 @@
 //! and no race with a short-lived process can lose it.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_user_str},
+    helpers::bpf_get_current_pid_tgid,
     macros::{map, tracepoint},
     maps::LruHashMap,
     programs::TracePointContext,
@@ -17,7 +17,7 @@ use sensor_common::{kind, loss_slot, ChrootEvent, KernelOffsets, PATH_LEN};
 
 use crate::{
     maps::{count_loss, EVENTS, OFFSETS},
-    task::{container_subject, current_task, fill_header, read_kernel},
+    task::{container_subject, current_task, fill_header, read_kernel, read_user_str},
 };
 
 const FILENAME_OFFSET: usize = 16;
@@ -65,14 +65,7 @@ pub fn sys_exit_chroot(ctx: TracePointContext) -> u32 {
     event.root_dev = dev;
     event._pad = 0;
     // The name is still in the caller's memory: the exit tracepoint runs before the return.
-    let read = unsafe {
-        bpf_probe_read_user_str(
-            event.path.as_mut_ptr().cast(),
-            PATH_LEN as u32,
-            filename as *const _,
-        )
-    };
-    event.path_len = if read > 0 { (read - 1) as u32 } else { 0 };
+    event.path_len = read_user_str(filename, event.path.as_mut_ptr(), PATH_LEN as u32);
     entry.submit(0);
     0
 }

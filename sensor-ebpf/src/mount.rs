@@ -9,16 +9,14 @@
 //! entrypoint runs. Those happen before the container's first exec, which the exec hook records
 //! in the cgroup's state, so they stop here; every mount after it is the workload's.
 
-use aya_ebpf::{
-    helpers::generated::bpf_probe_read_user_str, macros::tracepoint, programs::TracePointContext,
-};
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use sensor_common::{
     cgroup_state, kind, loss_slot, MountEvent, FSTYPE_LEN, MOUNT_DATA_LEN, PATH_LEN,
 };
 
 use crate::{
     maps::{count_loss, EVENTS},
-    task::{fill_header, subject, Subject},
+    task::{fill_header, read_user_str, subject, Subject},
 };
 
 const MOUNT_SOURCE: usize = 16;
@@ -192,19 +190,4 @@ fn try_setattr(ctx: &TracePointContext) -> Result<u32, i64> {
     event.data_len = 0;
     entry.submit(0);
     Ok(0)
-}
-
-/// Copies a NUL-terminated user string; returns its length without the NUL (0 on failure or
-/// for a null pointer).
-#[inline(always)]
-pub fn read_user_str(src: u64, dst: *mut u8, size: u32) -> u32 {
-    if src == 0 {
-        return 0;
-    }
-    let read = unsafe { bpf_probe_read_user_str(dst.cast(), size, src as *const _) };
-    if read > 0 {
-        (read - 1) as u32
-    } else {
-        0
-    }
 }

@@ -29,7 +29,7 @@ use sensor_common::{flags, kind, loss_slot, OpenEvent, FILE_NAME_LEN, PATH_LEN};
 
 use crate::{
     maps::{count_loss, EVENTS, OFFSETS},
-    task::{container_subject, current_task, fill_header, read_kernel},
+    task::{container_subject, current_task, fill_header, read_kernel, read_user_str},
 };
 
 const O_WRONLY: u64 = 0o1;
@@ -273,14 +273,7 @@ fn send(
     event.file_name = *file_name;
     event.file_name_len = file_name_len;
     event._pad = 0;
-    let read = unsafe {
-        bpf_probe_read_user_str(
-            event.path.as_mut_ptr().cast(),
-            PATH_LEN as u32,
-            pending.path as *const _,
-        )
-    };
-    event.path_len = if read > 0 { (read - 1) as u32 } else { 0 };
+    event.path_len = read_user_str(pending.path, event.path.as_mut_ptr(), PATH_LEN as u32);
     entry.submit(0);
     Some(())
 }

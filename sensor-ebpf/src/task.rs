@@ -1,8 +1,10 @@
-//! The filter every program starts with, and the header every event carries.
+//! The filter every program starts with, the header every event carries, and the reads of
+//! kernel and user memory the programs share.
 
 use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
     bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+    generated::bpf_probe_read_user_str,
 };
 use sensor_common::{flags, CgroupState, EventHeader, KernelOffsets};
 
@@ -115,4 +117,19 @@ pub fn namespace_inum(task: u64, offsets: &KernelOffsets, nsproxy_field: u32, in
     let nsproxy: u64 = read_kernel(task, offsets.task_nsproxy).unwrap_or(0);
     let ns: u64 = read_kernel(nsproxy, nsproxy_field).unwrap_or(0);
     read_kernel::<u32>(ns, inum).unwrap_or(0)
+}
+
+/// Copies a NUL-terminated user string; returns its length without the NUL (0 on failure or
+/// for a null pointer).
+#[inline(always)]
+pub fn read_user_str(src: u64, dst: *mut u8, size: u32) -> u32 {
+    if src == 0 {
+        return 0;
+    }
+    let read = unsafe { bpf_probe_read_user_str(dst.cast(), size, src as *const _) };
+    if read > 0 {
+        (read - 1) as u32
+    } else {
+        0
+    }
 }

@@ -129,6 +129,34 @@ pub fn run_detached(name: &str, args: &[&str]) -> String {
     docker_ok(&all)
 }
 
+/// Asserts that a docker call (`what`) succeeded, showing its stderr otherwise; returns its
+/// stdout.
+pub fn ok(what: &str, output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// [`run_rm`] that must succeed; returns what the container printed (stdout, then stderr).
+pub fn run_rm_ok(name: &str, args: &[&str]) -> String {
+    let output = run_rm(name, args);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "container {name} failed ({}): {printed}",
+        output.status
+    );
+    printed
+}
+
 /// `docker run --rm --name <name> <args>`, waiting for it to finish.
 pub fn run_rm(name: &str, args: &[&str]) -> Output {
     let mut all = vec!["run", "--rm", "--name", name];

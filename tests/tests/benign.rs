@@ -8,16 +8,6 @@ use sensor_e2e::{
     DETECTION_TIMEOUT,
 };
 
-/// Asserts that a docker call succeeded, with its stderr otherwise.
-fn ok(what: &str, output: std::process::Output) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-}
-
 #[test]
 fn ordinary_container_life_is_quiet() {
     let scope = Scope::new();
@@ -31,7 +21,7 @@ fn ordinary_container_life_is_quiet() {
     let once = scope.name("once");
     let cidfile = ids.path().join(token(6));
     let cid_arg = cidfile.display().to_string();
-    ok(
+    docker::ok(
         "run --rm true",
         docker::run_rm(&once, &["--cidfile", &cid_arg, &image, "true"]),
     );
@@ -40,8 +30,8 @@ fn ordinary_container_life_is_quiet() {
     // A long-running service that gets exec'd into.
     let service = scope.name("service");
     let id = docker::run_detached(&service, &[&image, "sleep", "120"]);
-    ok("exec true", docker::exec(&service, &["true"]));
-    ok(
+    docker::ok("exec true", docker::exec(&service, &["true"]));
+    docker::ok(
         "exec sh -c",
         docker::exec(&service, &["sh", "-c", "ls /tmp; cat /etc/passwd"]),
     );

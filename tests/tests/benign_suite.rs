@@ -17,15 +17,6 @@ use sensor_e2e::{
 
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
-fn ok(what: &str, output: std::process::Output) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-}
-
 fn exit_code(name: &str) -> String {
     docker::inspect(name, "{{.State.ExitCode}}")
 }
@@ -113,31 +104,31 @@ fn legitimate_socket_and_host_path_users_stay_below_high() {
     // A service: ordinary execs, then stop, start and restart (runc's mounts each time).
     let service = scope.name("api");
     docker::run_detached(&service, &[&image, "sleep", "300"]);
-    ok("exec true", docker::exec(&service, &["true"]));
-    ok(
+    docker::ok("exec true", docker::exec(&service, &["true"]));
+    docker::ok(
         "exec sh -c",
         docker::exec(
             &service,
             &["sh", "-c", "ls / >/dev/null; cat /etc/hostname"],
         ),
     );
-    ok("exec ps", docker::exec(&service, &["ps"]));
-    ok("exec id", docker::exec(&service, &["/bin/id"]));
-    ok(
+    docker::ok("exec ps", docker::exec(&service, &["ps"]));
+    docker::ok("exec id", docker::exec(&service, &["/bin/id"]));
+    docker::ok(
         "stop",
         docker::docker_output(&["stop", "-t", "1", service.as_str()]),
     );
-    ok("start", docker::docker_output(&["start", service.as_str()]));
-    ok(
+    docker::ok("start", docker::docker_output(&["start", service.as_str()]));
+    docker::ok(
         "restart",
         docker::docker_output(&["restart", "-t", "1", service.as_str()]),
     );
-    ok("exec after restart", docker::exec(&service, &["true"]));
+    docker::ok("exec after restart", docker::exec(&service, &["true"]));
     // A one-shot container, removed when it exits.
     let once = scope.name("once");
     let once_cid = ids_dir.path().join("once");
     let once_cid_arg = once_cid.display().to_string();
-    ok(
+    docker::ok(
         "run --rm",
         docker::run_rm(&once, &["--cidfile", &once_cid_arg, &image, "true"]),
     );

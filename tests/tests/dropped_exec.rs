@@ -35,17 +35,6 @@ fn assert_dropped(d: &Value, name: &str, path: &str) {
     );
 }
 
-/// Asserts a docker call succeeded.
-fn ok(what: &str, output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn executables_dropped_outside_tmp() {
     let scope = Scope::new();
@@ -90,9 +79,9 @@ fn executable_dropped_in_a_docker_exec_session() {
     let dir = format!("/srv/s{}", token(5));
     let path = format!("{dir}/job{}", token(4));
     let write = format!("mkdir -p {dir} && printf '#!/bin/sh\\nsleep 2\\n' > {path}");
-    ok("exec write", docker::exec(&name, &["sh", "-c", &write]));
-    ok("exec chmod", docker::exec(&name, &["chmod", "700", &path]));
-    ok("exec run", docker::exec(&name, &[&path]));
+    docker::ok("exec write", docker::exec(&name, &["sh", "-c", &write]));
+    docker::ok("exec chmod", docker::exec(&name, &["chmod", "700", &path]));
+    docker::ok("exec run", docker::exec(&name, &[&path]));
 
     let d = expect_exec(&sensor, "dropped-executable", &name, &path);
     assert_dropped(&d, &name, &path);

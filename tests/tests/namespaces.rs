@@ -30,14 +30,7 @@ fn nsenter(name: &str, target: &HostSleeper, namespaces: &[&str], command: &str)
     args.extend([image.as_str(), "nsenter", "-t", &pid]);
     args.extend(namespaces);
     args.extend(["--", "/bin/sh", "-c", command]);
-    let output = docker::run_rm(name, &args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "nsenter in {name} failed: {text}");
-    text
+    docker::run_rm_ok(name, &args)
 }
 
 /// The single host-namespace-joined detection of `name` (setns and the execs that follow fold

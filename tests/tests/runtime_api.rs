@@ -125,12 +125,7 @@ fn docker_api_port_reached_by_tcp_fast_open() {
     ] {
         let name = scope.name(call);
         let target = format!("127.0.0.1:{port}");
-        let output = docker::run_rm(&name, &["-v", &mount, &image, &tool, call, &target]);
-        assert!(
-            output.status.success(),
-            "{call} in {name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        docker::run_rm_ok(&name, &["-v", &mount, &image, &tool, call, &target]);
         let d = sensor.expect(
             &format!("runtime-api-tcp-connect by {call} from {name}"),
             |d| text(d, "rule") == "runtime-api-tcp-connect" && text(d, "container.name") == name,
