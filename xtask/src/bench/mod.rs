@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: the sensor's cost and capacity, measured side by side in one run.
 //!
 //! Phases (one module each): exec storms on the host and in a container, with the sensor and,
-//! in the container, with auditd and bpftrace as peers ([`storm`]); event capacity under a
+//! in the container, with auditd and bpftrace as peers, and an open storm in a container
+//! ([`storm`]); event capacity under a
 //! stepped connect() load ([`capacity`]); detection latency idle and under load ([`latency`]).
 //! The sensor's CPU time and peak RSS are taken in every run. The results are printed as a table
 //! and written to BENCHMARKS.md ([`report`]).
@@ -55,6 +56,8 @@ pub enum Phase {
     Capacity,
     /// Exec-to-detection latency, idle and under load.
     Latency,
+    /// Open storm (create + write + close on tmpfs) in a container: no sensor vs. sensor.
+    Opens,
 }
 
 pub struct Options {
@@ -89,6 +92,7 @@ impl Plan {
             vec![
                 Phase::Host,
                 Phase::Container,
+                Phase::Opens,
                 Phase::Capacity,
                 Phase::Latency,
             ]
@@ -193,6 +197,7 @@ pub fn main(options: Options) -> Result<()> {
 pub struct Results {
     pub host: Option<storm::StormResult>,
     pub container: Option<storm::StormResult>,
+    pub opens: Option<storm::StormResult>,
     pub capacity: Option<capacity::CapacityResult>,
     pub latency: Option<latency::LatencyResult>,
     /// Phases around which another sensor was seen running.
@@ -212,6 +217,7 @@ fn run_phases(plan: &Plan, env: &Env, wait_idle: u64) -> Result<Results> {
         let name = match phase {
             Phase::Host => "host exec storm",
             Phase::Container => "container exec storm",
+            Phase::Opens => "container open storm",
             Phase::Capacity => "capacity",
             Phase::Latency => "latency",
         };
@@ -225,6 +231,7 @@ fn run_phases(plan: &Plan, env: &Env, wait_idle: u64) -> Result<Results> {
                 match phase {
                     Phase::Host => results.host = Some(storm::host(plan, env)?),
                     Phase::Container => results.container = Some(storm::container(plan, env)?),
+                    Phase::Opens => results.opens = Some(storm::opens(plan, env)?),
                     Phase::Capacity => results.capacity = Some(capacity::run(plan, env)?),
                     Phase::Latency => results.latency = Some(latency::run(plan, env)?),
                 }

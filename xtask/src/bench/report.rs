@@ -9,7 +9,7 @@ use super::{
     capacity::rate_label,
     machine::{Load, Machine},
     stats,
-    storm::{StormResult, Variant},
+    storm::{StormKind, StormResult, Variant},
     Plan, Results,
 };
 use crate::cmd;
@@ -215,7 +215,7 @@ impl Report<'_> {
     /// The highest VmHWM of any sensor run.
     fn peak_rss_kib(&self) -> Option<u64> {
         let r = self.results;
-        let storms = [r.host.as_ref(), r.container.as_ref()]
+        let storms = [r.host.as_ref(), r.container.as_ref(), r.opens.as_ref()]
             .into_iter()
             .flatten()
             .filter_map(|s| s.get(Variant::Sensor))
@@ -388,17 +388,31 @@ impl Report<'_> {
         for (title, storm) in [
             ("Exec storm on the host", self.results.host.as_ref()),
             ("Exec storm in a container", self.results.container.as_ref()),
+            ("Open storm in a container", self.results.opens.as_ref()),
         ] {
             let Some(storm) = storm else { continue };
+            let what = match storm.kind {
+                StormKind::Exec => format!(
+                    "{} fork+exec of the 2 KB static `tiny` per storm",
+                    storm.execs
+                ),
+                StormKind::Open => format!(
+                    "{} create + write 64 bytes + close of a file on the container's tmpfs \
+                     (`/dev/shm`) per storm, every one an open for writing, the case the open \
+                     hooks do the most work for",
+                    storm.execs
+                ),
+            };
             let _ = writeln!(
                 md,
-                "## {title}\n\n{} fork+exec of the 2 KB static `tiny` per storm, {} rounds, variants \
-                 alternating; times are the storm loop as `execstorm` measures it.\n",
-                storm.execs, storm.rounds
+                "## {title}\n\n{what}, {} rounds, variants alternating; times are the storm loop \
+                 as the storm program measures it.\n",
+                storm.rounds
             );
+            let unit = storm.kind.unit();
             let _ = writeln!(
                 md,
-                "| Variant | Median | Min | Max | Per exec | Overhead | Paired overhead | Tool CPU per storm | Tool CPU per exec | Events per storm |\n\
+                "| Variant | Median | Min | Max | Per {unit} | Overhead | Paired overhead | Tool CPU per storm | Tool CPU per {unit} | Events per storm |\n\
                  |---|---|---|---|---|---|---|---|---|---|"
             );
             for v in &storm.variants {
@@ -561,6 +575,10 @@ impl Report<'_> {
             (
                 "container exec storm (per storm, median)",
                 self.results.container.as_ref(),
+            ),
+            (
+                "container open storm (per storm, median)",
+                self.results.opens.as_ref(),
             ),
         ] {
             if let Some(v) = storm.and_then(|s| s.get(Variant::Sensor)) {

@@ -1,6 +1,7 @@
 //! Exec storms: `execstorm` forks and execs the tiny program N times in a row and times the loop
 //! itself. On the host: no sensor vs. sensor. In a container: no sensor vs. sensor vs. auditd vs.
-//! bpftrace. Variants alternate round-robin (each round starts with a different one) and every
+//! bpftrace. And an open storm in a container (`openstorm`, create + write + close on the
+//! container's tmpfs): no sensor vs. sensor, the worst case for the open hooks. Variants alternate round-robin (each round starts with a different one) and every
 //! variant sets up and tears down its tool around the storm, so slow drifts of the machine hit
 //! all variants alike.
 
@@ -79,7 +80,26 @@ impl VariantResult {
     }
 }
 
+/// What a storm repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StormKind {
+    Exec,
+    Open,
+}
+
+impl StormKind {
+    /// The repeated operation, for "per exec" columns.
+    pub fn unit(self) -> &'static str {
+        match self {
+            StormKind::Exec => "exec",
+            StormKind::Open => "open",
+        }
+    }
+}
+
 pub struct StormResult {
+    pub kind: StormKind,
+    /// Operations per storm.
     pub execs: u64,
     pub rounds: usize,
     pub variants: Vec<VariantResult>,
@@ -149,6 +169,33 @@ pub fn host(plan: &Plan, env: &Env) -> Result<StormResult> {
         &storm,
         None,
     )
+}
+
+/// Operations per open storm for `plan.execs` execs per exec storm: an open on tmpfs costs about
+/// a fiftieth of a fork + exec, so ten times as many keep the storm long enough to time.
+pub const OPENS_PER_EXEC: u64 = 10;
+
+pub fn opens(plan: &Plan, env: &Env) -> Result<StormResult> {
+    let container = Container::start(&env.tools, "opens")?;
+    let openstorm = Tools::inside("openstorm");
+    // The container's own tmpfs: the cheapest opens, so the hooks' share is the largest.
+    let dir = "/dev/shm/openstorm";
+    container.exec(&["mkdir", "-p", dir])?;
+    let count = (plan.execs * OPENS_PER_EXEC).to_string();
+    let storm = || -> Result<u64> {
+        let out = container.exec(&[&openstorm, dir, &count])?;
+        parse_elapsed(&out)
+    };
+    let mut result = run_rounds(
+        plan,
+        env,
+        &[Variant::Baseline, Variant::Sensor],
+        &storm,
+        None,
+    )?;
+    result.kind = StormKind::Open;
+    result.execs = plan.execs * OPENS_PER_EXEC;
+    Ok(result)
 }
 
 pub fn container(plan: &Plan, env: &Env) -> Result<StormResult> {
@@ -230,6 +277,7 @@ fn run_rounds(
         }
     }
     Ok(StormResult {
+        kind: StormKind::Exec,
         execs: plan.execs,
         rounds: plan.rounds,
         variants: results,
@@ -344,7 +392,7 @@ fn parse_elapsed(out: &str) -> Result<u64> {
     let line = out.lines().last().unwrap_or_default();
     match field(line, "elapsed_ns") {
         Some(ns) if ns > 0 => Ok(ns),
-        _ => bail!("execstorm printed no elapsed time: {out:?}"),
+        _ => bail!("the storm printed no elapsed time: {out:?}"),
     }
 }
 
@@ -362,6 +410,7 @@ mod tests {
     #[test]
     fn overheads_are_ratios_of_medians_and_of_pairs() {
         let result = StormResult {
+            kind: StormKind::Exec,
             execs: 100,
             rounds: 3,
             variants: vec![

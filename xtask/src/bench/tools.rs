@@ -1,5 +1,5 @@
 //! The bench's own programs (xtask/bench-tools): `tiny` (the exec target: a 2 KB static binary
-//! that only calls exit_group), `execstorm`, `execseq` and `connstorm`. They are statically
+//! that only calls exit_group), `execstorm`, `execseq`, `connstorm` and `openstorm`. They are statically
 //! linked so that they run in the busybox image, which has no libc, and they are bind-mounted
 //! read-only into the bench containers at [`MOUNT`].
 
@@ -16,9 +16,9 @@ use crate::{
 /// Where the tools appear inside the bench containers.
 pub const MOUNT: &str = "/bench";
 const TARGET: &str = "x86_64-unknown-linux-gnu";
-const PROGRAMS: [&str; 4] = ["tiny", "execstorm", "execseq", "connstorm"];
+const PROGRAMS: [&str; 5] = ["tiny", "execstorm", "execseq", "connstorm", "openstorm"];
 
-/// The folder holding the four static programs (bind-mounted as [`MOUNT`]).
+/// The folder holding the static programs (bind-mounted as [`MOUNT`]).
 pub struct Tools {
     pub dir: PathBuf,
 }
