@@ -628,7 +628,8 @@ impl Report<'_> {
                before the storm (the sensor until `ready:`, bpftrace until its probes are attached, \
                auditd until registered with the kernel) and stops it after; containers are started \
                beforehand with an idle `sleep` and the storm runs through `docker exec`, timed by \
-               `execstorm` itself, so start-up is never inside a measured interval.\n\
+               the storm program itself (`execstorm`, `openstorm`), so start-up is never inside a \
+               measured interval.\n\
              - auditd: its own configuration (Debian's defaults, log in a scratch folder), rule \
                `-a always,exit -F arch=b64 -S execve,execveat,connect,mount -k sensorbench`, backlog \
                limit raised to 8192 as Debian's audit.rules does; audit rules and settings are \
