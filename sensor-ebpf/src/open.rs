@@ -66,8 +66,6 @@ pub struct PendingOpen {
     path: u64,
     open_flags: u64,
     dirfd: i64,
-    /// Non-zero when the name as passed is watched.
-    watched: u64,
 }
 
 /// Opens in flight, by thread id.
@@ -141,28 +139,27 @@ fn on_open(dirfd: i32, path: u64, open_flags: u64) -> u32 {
     if container_subject().is_none() {
         return 0;
     }
-    let _ = try_open(dirfd, path, open_flags);
-    0
-}
-
-fn try_open(dirfd: i32, path: u64, open_flags: u64) -> Option<()> {
-    let scratch = OPEN_SCRATCH.get_ptr_mut(0)?;
-    let buf = unsafe { &mut *scratch };
-    let read = unsafe {
-        bpf_probe_read_user_str(buf.as_mut_ptr().cast(), PATH_LEN as u32, path as *const _)
-    };
-    if read <= 1 {
-        return None;
-    }
-    let len = (read - 1) as u32 & PATH_MASK;
+    // Nothing is read here: the exit decides, and most opens are of ordinary files.
     let pending = PendingOpen {
         path,
         open_flags,
         dirfd: dirfd as i64,
-        watched: watched_name(buf, len) as u64,
     };
     let tid = bpf_get_current_pid_tgid() as u32;
-    PENDING_OPENS.insert(tid, pending, 0).ok()
+    let _ = PENDING_OPENS.insert(tid, pending, 0);
+    0
+}
+
+/// Whether the name as passed (still in the caller's memory at the exit) ends in a watched name.
+fn passed_name_watched(path: u64) -> bool {
+    let Some(scratch) = OPEN_SCRATCH.get_ptr_mut(0) else {
+        return false;
+    };
+    let buf = unsafe { &mut *scratch };
+    let read = unsafe {
+        bpf_probe_read_user_str(buf.as_mut_ptr().cast(), PATH_LEN as u32, path as *const _)
+    };
+    read > 1 && watched_name(buf, (read - 1) as u32 & PATH_MASK)
 }
 
 #[tracepoint]
@@ -199,7 +196,7 @@ fn on_open_exit(ctx: &TracePointContext) -> u32 {
     };
     if fd >= 0 {
         let _ = try_opened(fd as u64, &pending);
-    } else if pending.watched != 0 {
+    } else if passed_name_watched(pending.path) {
         // A failed attempt on a watched name (a read-only /proc/sys, say) is still the signal.
         let _ = send(&pending, 0, &[0; FILE_NAME_LEN], 0, 0);
     }
@@ -212,7 +209,7 @@ fn try_opened(fd: u64, pending: &PendingOpen) -> Option<()> {
     let offsets = OFFSETS.load();
     if offsets.valid == 0 || fd > 0xffff {
         // The file cannot be looked at: the name as passed decides.
-        if pending.watched != 0 {
+        if passed_name_watched(pending.path) {
             send(pending, 0, &[0; FILE_NAME_LEN], 0, 0);
         }
         return None;
@@ -243,10 +240,10 @@ fn try_opened(fd: u64, pending: &PendingOpen) -> Option<()> {
     if !WATCHED.iter().any(|w| equals(&name, name_len, w)) {
         return None;
     }
-    let linked = if pending.watched == 0 {
-        flags::LINKED
-    } else {
+    let linked = if passed_name_watched(pending.path) {
         0
+    } else {
+        flags::LINKED
     };
     send(pending, magic as u32, &name, name_len as u32, linked)
 }

@@ -18,7 +18,7 @@
 //! creation (privileged, host binds, host namespaces, added capabilities): an attacker can wear
 //! any name.
 
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{collections::BTreeMap, fs, io::Read, path::Path};
 
 use serde::Deserialize;
 
@@ -96,10 +96,23 @@ impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: shown.clone(),
             source,
-        })?;
+        };
+        // Bounded: a device or a huge file given by mistake must not be read forever.
+        let mut text = String::new();
+        fs::File::open(path)
+            .map_err(read)?
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Parse {
+                path: shown,
+                message: format!("larger than {MAX_CONFIG_BYTES} bytes; is it the right file?"),
+            });
+        }
         Config::parse(&text, &shown)
     }
 
@@ -129,10 +142,11 @@ impl Config {
                 .images
                 .iter()
                 .chain(&entry.names)
-                .any(|p| p.trim().is_empty() || p.trim() == "*")
+                .any(|p| matches_anything(p))
             {
                 return Err(invalid(
-                    "a pattern is empty or a lone '*', which matches every container",
+                    "a pattern is empty or only wildcards and separators (such as '*', '**' or \
+                     '*:*'), which matches every container",
                 ));
             }
         }
@@ -181,6 +195,18 @@ impl Config {
             }
         }
     }
+}
+
+/// Config files are small; anything larger is a mistake.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// A name or image pattern that matches every container: nothing left but wildcards and the
+/// separators of image references (`*`, `**`, `*:*`, `*/*`, `*@*`).
+fn matches_anything(pattern: &str) -> bool {
+    pattern
+        .trim()
+        .chars()
+        .all(|c| matches!(c, '*' | '?' | ':' | '/' | '@'))
 }
 
 /// A posture finding whose dangers are all runtime-socket binds.
@@ -359,10 +385,19 @@ action = "silence"
             err.contains("entry 1 (all)") && err.contains("every container"),
             "{err}"
         );
-        let err = Config::parse("[[allow]]\nnames = [\"*\"]\n", "c.toml")
+        for everything in ["*", "**", " *:* ", "*/*", "*@*", "?*"] {
+            let text = format!("[[allow]]\nimages = [\"{everything}\"]\n");
+            let err = Config::parse(&text, "c.toml").unwrap_err().to_string();
+            assert!(err.contains("only wildcards"), "{everything}: {err}");
+        }
+        assert!(Config::parse("[[allow]]\nimages = [\"*/dash:*\"]\n", "c.toml").is_ok());
+        let err = Config::load(Path::new("/dev/zero"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("lone '*'"), "{err}");
+        assert!(
+            err.contains("/dev/zero") && err.contains("larger than"),
+            "{err}"
+        );
         let err = Config::parse(
             "[[allow]]\nnames = [\"a\"]\naction = \"ignore\"\n",
             "c.toml",

@@ -345,10 +345,20 @@ fn invalid_config_files_are_refused() {
         "the problem (it would match every container) is not said: {err}"
     );
 
-    let (_, err) = refused(
-        dir.path(),
-        "lone-star",
-        "[[allow]]\ndescription = \"star\"\nimages = [\"*\"]\n",
-    );
-    assert!(err.contains("star"), "the entry is not named: {err}");
+    for (label, pattern) in [
+        ("lone-star", "images = [\"*\"]"),
+        ("any-tag", "images = [\"*:*\"]"),
+        ("double-star", "names = [\"**\"]"),
+    ] {
+        let (_, err) = refused(
+            dir.path(),
+            label,
+            &format!("[[allow]]\ndescription = \"star {label}\"\n{pattern}\n"),
+        );
+        assert!(err.contains(label), "the entry is not named: {err}");
+        assert!(
+            err.contains("only wildcards"),
+            "the problem is not said: {err}"
+        );
+    }
 }

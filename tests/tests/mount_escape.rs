@@ -248,9 +248,10 @@ fn writes_to_escape_hatches() {
     );
 }
 
-/// The kernel filter keys on the name as opened; a symlink with an innocent name leading to a
-/// hatch is caught at the open's exit, by the opened file's own name and file system. A symlink
-/// to an ordinary file that merely has a hatch's name is not a hatch.
+/// The kernel filter keys on the file opened, not the name it was opened by: a symlink with an
+/// innocent name leading to a hatch, or the hatch bind-mounted onto an ordinary file, is caught
+/// at the open's exit by the file's own name and file system. A symlink to an ordinary file that
+/// merely has a hatch's name is not a hatch.
 #[test]
 fn writes_to_escape_hatches_through_symlinks() {
     let hierarchy = NamedHierarchy::new();
@@ -263,11 +264,14 @@ fn writes_to_escape_hatches_through_symlinks() {
     let decoy_link = format!("/tmp/.{}", token(6));
     let link = format!("/var/tmp/.{}", token(6));
     let agent = format!("/nonexistent-{}", token(8));
+    // The hatch bind-mounted onto an ordinary file: the path shows nothing, the file is the hatch.
+    let bound = format!("/tmp/b{}", token(5));
     let script = format!(
         "mkdir -p {cg_dir} {decoy_dir} /var/tmp && mount -t cgroup -o {options} cgroup {cg_dir} && \
          touch {decoy_dir}/release_agent && ln -s {decoy_dir}/release_agent {decoy_link} && \
          echo x > {decoy_link} && ln -s {cg_dir}/release_agent {link} && echo {agent} > {link}; \
-         sleep 1; umount {cg_dir}; true"
+         touch {bound} && mount --bind {cg_dir}/release_agent {bound} && echo {agent} > {bound}; \
+         sleep 1; umount {bound}; umount {cg_dir}; true"
     );
     run_mounter(&name, &[], &script);
 
@@ -283,12 +287,28 @@ fn writes_to_escape_hatches_through_symlinks() {
     );
     assert_detection(&d, "escape-file-write", "critical", "T1611", &name);
     assert_eq!(text(&d, "evidence.path"), real, "{d}");
-    assert_eq!(field(&d, "evidence.through_symlink"), true, "{d}");
+    assert_eq!(field(&d, "evidence.opened_under_another_name"), true, "{d}");
+
+    let d = sensor.expect(
+        &format!("escape-file-write of {real} bind-mounted at {bound}"),
+        |d| {
+            text(d, "rule") == "escape-file-write"
+                && text(d, "container.name") == name
+                && text(d, "evidence.path_as_opened") == bound
+        },
+        DETECTION_TIMEOUT,
+    );
+    assert_detection(&d, "escape-file-write", "critical", "T1611", &name);
+    assert!(text(&d, "evidence.path").ends_with("/release_agent"), "{d}");
 
     let decoys: Vec<String> = sensor
         .detections_for_container(&name)
         .iter()
-        .filter(|d| text(d, "rule") == "escape-file-write" && text(d, "evidence.path") != real)
+        .filter(|d| {
+            text(d, "rule") == "escape-file-write"
+                && (text(d, "evidence.path").starts_with(&decoy_dir)
+                    || text(d, "evidence.path_as_opened") == decoy_link)
+        })
         .map(Value::to_string)
         .collect();
     assert!(decoys.is_empty(), "a decoy file was reported: {decoys:?}");

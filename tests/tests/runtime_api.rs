@@ -206,6 +206,17 @@ fn kinds() -> Vec<Kind> {
         kind("hostpid", &["--pid=host"], "host pid namespace"),
         kind("hostnet", &["--network", "host"], "host network namespace"),
         kind("hostdev", &["--device", &device], "host device /dev/null"),
+        // Docker keeps no trace of this option but empty masked paths.
+        kind(
+            "unmasked",
+            &["--security-opt", "systempaths=unconfined"],
+            "systempaths=unconfined",
+        ),
+        kind(
+            "devrule",
+            &["--device-cgroup-rule", "'b *:* rwm'"],
+            "device cgroup rule 'b *:* rwm'",
+        ),
     ]
 }
 

@@ -50,13 +50,25 @@ pub fn container_info(inspect: &ContainerInspectResponse) -> ContainerInfo {
         uts_mode: text(&host.uts_mode),
         userns_mode: text(&host.userns_mode),
         cap_add: list(&host.cap_add),
-        security_opt: list(&host.security_opt),
+        security_opt: security_options(host),
         devices: host.devices.iter().flatten().map(device).collect(),
+        device_cgroup_rules: list(&host.device_cgroup_rules),
         upper_dir: graph_dir(inspect, "UpperDir"),
         merged_dir: graph_dir(inspect, "MergedDir"),
         pid: pid(state, running),
         running,
     }
+}
+
+/// `HostConfig.SecurityOpt`, plus `systempaths=unconfined` where that option left its mark:
+/// Docker does not keep it among the options, it empties `MaskedPaths` instead.
+fn security_options(host: &HostConfig) -> Vec<String> {
+    let mut options = list(&host.security_opt);
+    let unmasked = host.masked_paths.as_ref().is_some_and(Vec::is_empty);
+    if unmasked && !host.privileged.unwrap_or(false) {
+        options.push("systempaths=unconfined".to_string());
+    }
+    options
 }
 
 fn text(value: &Option<String>) -> String {
@@ -307,6 +319,23 @@ mod tests {
         assert_eq!(info.created_unix_ns, 1_796_400_364_588_749_250);
         assert_eq!(info.pid, Some(10015));
         assert!(!info.privileged);
+    }
+
+    #[test]
+    fn unmasked_system_paths_and_device_rules_are_kept() {
+        let unmasked = fixture(
+            r#"{"Id":"u","Name":"/u","HostConfig":{"MaskedPaths":[],"ReadonlyPaths":[],
+                "DeviceCgroupRules":["b *:* rwm"]}}"#,
+        );
+        assert_eq!(unmasked.security_opt, strings(&["systempaths=unconfined"]));
+        assert_eq!(unmasked.device_cgroup_rules, strings(&["b *:* rwm"]));
+        let masked =
+            fixture(r#"{"Id":"m","Name":"/m","HostConfig":{"MaskedPaths":["/proc/kcore"]}}"#);
+        assert!(masked.security_opt.is_empty());
+        // Privileged containers have no masked paths either; that danger is named already.
+        let privileged =
+            fixture(r#"{"Id":"p","Name":"/p","HostConfig":{"Privileged":true,"MaskedPaths":[]}}"#);
+        assert!(privileged.security_opt.is_empty());
     }
 
     #[test]

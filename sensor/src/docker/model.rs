@@ -53,6 +53,8 @@ pub struct ContainerInfo {
     pub security_opt: Vec<String>,
     /// Host devices, `PathOnHost:PathInContainer:CgroupPermissions`.
     pub devices: Vec<String>,
+    /// `HostConfig.DeviceCgroupRules`, e.g. `b *:* rwm` (access to every block device).
+    pub device_cgroup_rules: Vec<String>,
     /// overlay2 writable layer (`GraphDriver.Data.UpperDir`) on the host.
     pub upper_dir: Option<PathBuf>,
     /// overlay2 merged root (`GraphDriver.Data.MergedDir`) on the host.

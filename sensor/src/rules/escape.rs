@@ -156,6 +156,11 @@ pub fn dangers(info: &ContainerInfo) -> Vec<String> {
             device.split(':').next().unwrap_or(device)
         ));
     }
+    for rule in &info.device_cgroup_rules {
+        found.push(format!(
+            "device cgroup rule '{rule}' (host devices by number)"
+        ));
+    }
     found
 }
 
@@ -399,6 +404,7 @@ mod tests {
             cap_add: vec!["CAP_SYS_ADMIN".into(), "NET_BIND_SERVICE".into()],
             security_opt: vec!["seccomp=unconfined".into(), "apparmor:unconfined".into()],
             devices: vec!["/dev/vda:/dev/vda:rwm".into()],
+            device_cgroup_rules: vec!["b *:* rwm".into()],
             ..Default::default()
         };
         let found = dangers(&info).join("; ");
@@ -412,6 +418,7 @@ mod tests {
             "seccomp=unconfined",
             "apparmor=unconfined",
             "host device /dev/vda",
+            "device cgroup rule 'b *:* rwm'",
         ] {
             assert!(found.contains(part), "{part} missing: {found}");
         }

@@ -110,13 +110,19 @@ pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Optio
     let h = &event.header;
     let process_dir = proc_root.join(h.tgid.to_string());
     let raw = text(&event.path, event.path_len);
-    let (real, resolved) = real_path(event, &process_dir);
+    let (resolved_path, resolved) = real_path(event, &process_dir);
+    // Opened under another name (a symlink, a bind mount of the file): the kernel's name of
+    // the file opened decides when the path as the container sees it does not show a hatch.
+    let linked = h.flags & flags::LINKED != 0;
+    let real = match hatch(&resolved_path) {
+        None if linked => usual_place(&text(&event.file_name, event.file_name_len)),
+        _ => resolved_path.clone(),
+    };
     let (what, severity) = hatch(&real).or_else(|| hatch(&raw))?;
     // A file merely named like a hatch, on an ordinary file system, is not one (and a flood of
     // such writes must not mint critical alerts). The kernel says which file system an opened
     // file is on; for a failed attempt the path is looked at, and when it cannot be (the process
     // is gone), the name decides.
-    let linked = h.flags & flags::LINKED != 0;
     let fs_type = match event.fs_magic {
         0 => resolved.as_deref().and_then(fs_magic),
         magic => Some(u64::from(magic)),
@@ -130,7 +136,7 @@ pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Optio
         put(&mut evidence, "path_as_opened", raw.as_ref());
     }
     if linked {
-        put(&mut evidence, "through_symlink", true);
+        put(&mut evidence, "opened_under_another_name", true);
     }
     put(&mut evidence, "effect", what);
     put(
@@ -229,9 +235,21 @@ mod tests {
         );
         assert_eq!(f.evidence["path"], "/proc/sys/kernel/core_pattern");
         assert_eq!(f.evidence["path_as_opened"], "/tmp/.cache/x");
-        assert_eq!(f.evidence["through_symlink"], true);
+        assert_eq!(f.evidence["opened_under_another_name"], true);
         let f = on_open(&linked("/var/a", "release_agent", CGROUP), "c", gone).unwrap();
         assert_eq!(f.severity, Severity::Critical);
+        // A bind mount of the hatch onto an ordinary name: the path the container sees shows
+        // a plain file, the kernel's name shows the hatch.
+        let base = std::env::temp_dir().join(format!("hatchbind-{}", std::process::id()));
+        let process_dir = base.join(crate::testutil::PID.to_string());
+        fs::create_dir_all(base.join("rootfs/tmp")).unwrap();
+        fs::create_dir_all(&process_dir).unwrap();
+        fs::write(base.join("rootfs/tmp/foo"), b"").unwrap();
+        std::os::unix::fs::symlink(base.join("rootfs"), process_dir.join("root")).unwrap();
+        let f = on_open(&linked("/tmp/foo", "release_agent", CGROUP), "c", &base).unwrap();
+        assert_eq!(f.evidence["path"], "?/release_agent");
+        assert_eq!(f.evidence["path_as_opened"], "/tmp/foo");
+        fs::remove_dir_all(&base).unwrap();
         // The kernel's file system must be the hatch's own.
         assert!(on_open(&linked("/tmp/y", "core_pattern", CGROUP), "c", gone).is_none());
         assert!(on_open(&linked("/tmp/z", "release_agent", PROC), "c", gone).is_none());

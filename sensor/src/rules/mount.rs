@@ -88,6 +88,18 @@ fn concern(source: &str, fstype: &str) -> Option<&'static str> {
     if block.iter().any(|p| source.starts_with(p)) {
         return Some("host block device");
     }
+    // A kernel escape hatch bound onto another name, to write it unnoticed.
+    const HATCHES: [&str; 6] = [
+        "release_agent",
+        "notify_on_release",
+        "core_pattern",
+        "modprobe",
+        "uevent_helper",
+        "cgroup.procs",
+    ];
+    if HATCHES.contains(&source.rsplit('/').next().unwrap_or_default()) {
+        return Some("an escape-hatch file bound onto another name");
+    }
     match fstype {
         "cgroup" => Some("cgroup v1 hierarchy (release_agent escape)"),
         "cgroup2" => Some("cgroup2 hierarchy"),
@@ -231,6 +243,10 @@ mod tests {
         assert_eq!(f.evidence["fstype"], "ext4");
         assert_eq!(f.evidence["flags"], "MS_RDONLY");
         assert_eq!(f.evidence["concern"], "host block device");
+        assert_eq!(
+            concern("/mnt/x/release_agent", ""),
+            Some("an escape-hatch file bound onto another name")
+        );
         assert_eq!(f.process.unwrap().comm, "mount");
     }
 
