@@ -124,7 +124,8 @@ impl Containers {
     }
 
     /// Marks a container removed; its metadata is kept until [`GONE_CAPACITY`] newer removals.
-    pub fn mark_gone(&mut self, container_id: &str) {
+    /// Records that a container's processes ended (it stays known, for detections about it).
+    pub fn mark_stopped(&mut self, container_id: &str) {
         if let Some(info) = self.by_id.get_mut(container_id) {
             if info.running {
                 let mut stopped = (**info).clone();
@@ -132,9 +133,14 @@ impl Containers {
                 stopped.pid = None;
                 *info = Arc::new(stopped);
             }
-        } else {
+        }
+    }
+
+    pub fn mark_gone(&mut self, container_id: &str) {
+        if !self.by_id.contains_key(container_id) {
             return;
         }
+        self.mark_stopped(container_id);
         if !self.gone.iter().any(|id| id == container_id) {
             self.gone.push_back(container_id.to_string());
         }
@@ -217,6 +223,21 @@ mod tests {
         assert!(
             matches!(enrichment, Enrichment::Failed(reason) if reason.contains("Docker unreachable"))
         );
+    }
+
+    #[test]
+    fn stopped_containers_are_known_but_not_running() {
+        let mut table = Containers::default();
+        table.upsert(ContainerInfo {
+            pid: Some(42),
+            ..info("a", "job")
+        });
+        table.upsert(info("b", "web"));
+        table.mark_stopped("a");
+        table.mark_stopped("unknown");
+        assert_eq!(table.running().count(), 1);
+        let a = table.get("a").unwrap();
+        assert_eq!((a.name.as_str(), a.running, a.pid), ("job", false, None));
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub struct Engine {
     findings: Vec<Finding>,
     /// Writable layers found through mountinfo, per container.
     upper_dirs: HashMap<Arc<str>, Option<PathBuf>>,
+    recent_execs: RecentExecs,
     pub stats: EngineStats,
 }
 
@@ -132,6 +133,7 @@ impl Engine {
             degraded_until: 0,
             findings: Vec::new(),
             upper_dirs: HashMap::new(),
+            recent_execs: RecentExecs::new(),
             stats: EngineStats::default(),
         }
     }
@@ -252,6 +254,7 @@ impl Engine {
         if is_runtime_bootstrap(e, &self.config.host) {
             return;
         }
+        self.recent_execs.record(e);
         let info = self.containers.get(&container_id).cloned();
         let process = || {
             let filename = text(&e.filename, e.filename_len);
@@ -495,6 +498,7 @@ impl Engine {
                 }
                 self.containers.upsert(*info);
             }
+            DockerUpdate::Died { id } => self.containers.mark_stopped(&id),
             DockerUpdate::Destroyed { id } => {
                 self.containers.mark_gone(&id);
                 self.exec.forget_container(&id);
@@ -595,7 +599,7 @@ impl Engine {
         };
         let mut finding = finding;
         if let Some(process) = &mut finding.process {
-            complete_process(process, &self.config.proc_root);
+            complete_process(process, &self.config.proc_root, &self.recent_execs);
         }
         let snapshot = finding
             .container_id
@@ -684,7 +688,7 @@ impl Engine {
 
 /// Hooks other than exec carry no program path or arguments; for a detection, read them from
 /// `/proc` while the process still lives (best effort: a process gone keeps them empty).
-fn complete_process(process: &mut ProcessInfo, proc_root: &std::path::Path) {
+fn complete_process(process: &mut ProcessInfo, proc_root: &std::path::Path, recent: &RecentExecs) {
     if !process.filename.is_empty() || process.pid == 0 {
         return;
     }
@@ -700,6 +704,42 @@ fn complete_process(process: &mut ProcessInfo, proc_root: &std::path::Path) {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
         }
+    }
+    // Gone already (a `mount` or `chroot` lives milliseconds): what its exec said.
+    if process.filename.is_empty() {
+        if let Some(exec) = recent.get(process.pid) {
+            process.filename = text(&exec.filename, exec.filename_len).into_owned();
+            process.argv = exec.arg_strs().map(str::to_string).collect();
+        }
+    }
+}
+
+/// The last exec of recent container processes, by pid: a direct-mapped table of raw records,
+/// filled without allocating, so that a detection about a process that has already exited can
+/// still name its program and arguments. A newer process on the same slot replaces an older one.
+struct RecentExecs {
+    slots: Vec<Option<ExecEvent>>,
+}
+
+impl RecentExecs {
+    /// Slots (about 0.9 MB of records).
+    const SLOTS: usize = 1024;
+
+    fn new() -> Self {
+        RecentExecs {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    fn record(&mut self, exec: &ExecEvent) {
+        let slot = exec.header.tgid as usize % Self::SLOTS;
+        self.slots[slot] = Some(*exec);
+    }
+
+    fn get(&self, pid: u32) -> Option<&ExecEvent> {
+        self.slots[pid as usize % Self::SLOTS]
+            .as_ref()
+            .filter(|exec| exec.header.tgid == pid)
     }
 }
 
@@ -760,7 +800,8 @@ mod tests {
             pid: 77,
             ..Default::default()
         };
-        complete_process(&mut process, &proc_root);
+        let recent = RecentExecs::new();
+        complete_process(&mut process, &proc_root, &recent);
         assert_eq!(process.filename, "/usr/local/bin/docker");
         assert_eq!(process.argv, ["docker", "-H", "unix:///run/x.sock", "ps"]);
 
@@ -770,8 +811,29 @@ mod tests {
             filename: "/tmp/m".into(),
             ..Default::default()
         };
-        complete_process(&mut exec, &proc_root);
+        complete_process(&mut exec, &proc_root, &recent);
         assert_eq!(exec.filename, "/tmp/m");
+
+        // Gone from /proc: the exec it was started by, if it is still in the table.
+        let exec_of = |pid: u32, filename: &str, args: &[&str]| {
+            let mut e = testutil::exec(filename, args);
+            e.header.tgid = pid;
+            e
+        };
+        let mount = exec_of(88, "/bin/mount", &["mount", "-t", "cgroup", "cg", "/mnt"]);
+        let mut recent = RecentExecs::new();
+        recent.record(&mount);
+        recent.record(&exec_of(88 + RecentExecs::SLOTS as u32, "/bin/x", &["x"]));
+        let mut gone = ProcessInfo {
+            pid: 88,
+            ..Default::default()
+        };
+        complete_process(&mut gone, &proc_root, &recent);
+        assert_eq!(gone.filename, "", "the slot holds another process now");
+        recent.record(&mount);
+        complete_process(&mut gone, &proc_root, &recent);
+        assert_eq!(gone.filename, "/bin/mount");
+        assert_eq!(gone.argv, ["mount", "-t", "cgroup", "cg", "/mnt"]);
         fs::remove_dir_all(&proc_root).unwrap();
     }
 

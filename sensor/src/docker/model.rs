@@ -91,6 +91,8 @@ pub enum DockerUpdate {
     },
     /// A container started (fresh inspect, with its pid).
     Started(Box<ContainerInfo>),
+    /// A container's processes ended (`die`: it stopped, exited or was killed).
+    Died { id: String },
     /// A container was removed.
     Destroyed { id: String },
     /// The connection broke or could not be made; the watcher retries with backoff.

@@ -213,7 +213,9 @@ fn events_options(since_ns: i64) -> EventsOptions {
         ("type".to_owned(), vec!["container".to_owned()]),
         (
             "event".to_owned(),
-            ["create", "start", "destroy"].map(str::to_owned).to_vec(),
+            ["create", "start", "die", "destroy"]
+                .map(str::to_owned)
+                .to_vec(),
         ),
     ]);
     EventsOptions {
@@ -290,6 +292,7 @@ async fn handle_event(
             }
         }
         Some("start") => on_start(docker, id, updates).await,
+        Some("die") => send(updates, DockerUpdate::Died { id }).await,
         Some("destroy") => send(updates, DockerUpdate::Destroyed { id }).await,
         other => {
             debug!("docker event {other:?} for {id} ignored");
@@ -641,6 +644,8 @@ mod tests {
         assert!(started.running && pid.is_some());
         let before_rm = unix_now_ns();
         cli(words(&format!("rm -f {id}"))).await;
+        // The kill ends the processes before the removal.
+        until(&mut rx, &id, "Died").await;
         let (at, _) = until(&mut rx, &id, "Destroyed").await;
         eprintln!(
             "Destroyed sent {} after rm -f was issued",
@@ -693,6 +698,7 @@ mod tests {
             let (this_kind, this_id) = match &update {
                 DockerUpdate::Created { id, .. } => ("Created", id.as_str()),
                 DockerUpdate::Started(info) => ("Started", info.id.as_str()),
+                DockerUpdate::Died { id } => ("Died", id.as_str()),
                 DockerUpdate::Destroyed { id } => ("Destroyed", id.as_str()),
                 other => panic!("unexpected {other:?} while waiting for {kind}"),
             };
@@ -774,6 +780,7 @@ mod tests {
                     _,
                     DockerUpdate::Created { .. }
                     | DockerUpdate::Started(_)
+                    | DockerUpdate::Died { .. }
                     | DockerUpdate::Destroyed { .. },
                 ) => {}
                 (_, other) => panic!("expected Disconnected, got {other:?}"),

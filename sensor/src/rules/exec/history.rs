@@ -53,14 +53,21 @@ pub fn explains(transfer: &Transfer, path: &str) -> bool {
     by_output || by_url
 }
 
+/// A history entry for the evidence. `made_executable` appears on the `chmod` that did it only:
+/// on a download it would read as "the file was not executable", which the download cannot
+/// tell (busybox's shell runs `chmod` in-process, without an exec to see; the file's `mode` in
+/// the evidence is the answer).
 pub fn to_json(t: &Transfer) -> Value {
-    json!({
+    let mut entry = json!({
         "tool": t.tool,
         "url": t.url,
         "output": t.output,
-        "made_executable": t.made_executable,
         "ktime_ns": t.ktime_ns,
-    })
+    });
+    if t.made_executable {
+        entry["made_executable"] = Value::Bool(true);
+    }
+    entry
 }
 
 /// `wget [-O file] URL`, `curl [-o file | -O] URL`.

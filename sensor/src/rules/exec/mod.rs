@@ -544,6 +544,7 @@ mod tests {
         let history = finding.evidence["history"].as_array().unwrap();
         assert_eq!(history[0]["url"], "http://127.0.0.1:8000/miner");
         assert_eq!(history[1]["made_executable"], true);
+        assert!(history[0].get("made_executable").is_none(), "{history:?}");
         assert_eq!(finding.process.unwrap().filename, "/tmp/m");
     }
 
