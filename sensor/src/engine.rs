@@ -492,7 +492,9 @@ impl Engine {
             DockerUpdate::Started(info) => {
                 if info.started_unix_ns > 0 {
                     let ktime = self.clock.ktime_ns(info.started_unix_ns);
-                    if let Some(finding) = escape::on_started(&info, ktime, &self.socket) {
+                    let created = (info.created_unix_ns > 0)
+                        .then(|| self.clock.ktime_ns(info.created_unix_ns));
+                    if let Some(finding) = escape::on_started(&info, ktime, created, &self.socket) {
                         self.emit_at(finding, ktime, info.started_unix_ns);
                     }
                 }

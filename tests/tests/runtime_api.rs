@@ -107,6 +107,38 @@ fn docker_api_tcp_port_from_a_host_network_container() {
     );
 }
 
+/// The Docker API port served by a proxy on the host (socat and the like) that connects to the
+/// socket only when a client arrives: the proxy's connect comes last before the create, yet the
+/// container behind it is the creator.
+#[test]
+fn docker_api_port_behind_a_proxy_that_connects_per_client() {
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let port = if random_in(0..2) == 0 { 2375 } else { 2376 };
+    // No pre-opened connections: each client makes the relay connect to the socket.
+    let relay = TcpRelay::start(port, Path::new(DOCKER_SOCKET), 0);
+    let origin = scope.name("proxied");
+    let child = scope.name("viaproxy");
+    let image = test_image();
+    let script = format!(
+        "sleep 1; docker -H tcp://127.0.0.1:{} create --name {child} -v /:/{} {image} true; \
+         sleep 10",
+        relay.port(),
+        token(4)
+    );
+    let origin_id =
+        docker::run_detached(&origin, &["--network", "host", &image, "sh", "-c", &script]);
+
+    let d = expect_escape(&sensor, &origin, &child);
+    assert_origin(&d, &origin_id);
+    assert!(
+        !field(&d, "evidence.proxy").is_null(),
+        "the proxy on the host is not named: {d}"
+    );
+    assert!(any_contains(&d, "evidence.dangers", "host root"), "{d}");
+    docker::container_id(&child);
+}
+
 /// TCP Fast Open connects a socket with its first send, without connect(2): each call that can
 /// do it is seen as a connect to the Docker API port. The target is the container's own
 /// loopback, where nothing listens: the attempt is the signal.

@@ -8,7 +8,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{put, socket::SocketRules, Finding};
+use super::{
+    put,
+    socket::{RuntimeUse, SocketRules},
+    Finding,
+};
 use crate::{
     detection::{mitre, Severity},
     docker::ContainerInfo,
@@ -234,9 +238,10 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
     // runtime API client before the event (host clients included). A host client connecting in
     // the few milliseconds between a container's connect and its create request would take the
     // attribution; capturing the request itself on the socket would lift this.
-    let latest = sockets
-        .recent_uses(creation.ktime_ns + CLOCK_SLACK_NS, ATTRIBUTION_WINDOW_NS)
-        .find(|u| u.container_id != creation.id);
+    let (latest, proxy) = match creator(sockets, creation.ktime_ns, creation.id) {
+        Some((user, proxy)) => (Some(user), proxy),
+        None => (None, None),
+    };
     let host_client = latest.filter(|u| u.container_id.is_empty());
     let origin = latest.filter(|u| !u.container_id.is_empty());
 
@@ -253,6 +258,13 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
             &mut evidence,
             "client",
             json!({ "host_process": host.comm, "pid": host.pid, "socket": host.endpoint }),
+        );
+    }
+    if let Some(proxy) = proxy {
+        put(
+            &mut evidence,
+            "proxy",
+            json!({ "host_process": proxy.comm, "pid": proxy.pid, "socket": proxy.endpoint }),
         );
     }
     let name = if creation.name.is_empty() {
@@ -338,11 +350,58 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
     )
 }
 
+/// How long after a container's creation a start counts as part of the same `docker run`.
+const RUN_START_NS: u64 = 10 * 1_000_000_000;
+/// How soon after a container's connect to a Docker API TCP port a host process's connect to the
+/// socket counts as that request being forwarded (socat, a small relay).
+const PROXY_GAP_NS: u64 = 100_000_000;
+
+/// The runtime API client behind a creation (or start) at `ktime_ns`: the most recent use before
+/// it by anyone but the container itself, with one correction. A host process that connected to
+/// the socket right after a container connected to a Docker API TCP port is a proxy forwarding
+/// that container's request: the container is the client, the proxy is returned beside it.
+fn creator<'a>(
+    sockets: &'a SocketRules,
+    ktime_ns: u64,
+    created_id: &str,
+) -> Option<(&'a RuntimeUse, Option<&'a RuntimeUse>)> {
+    let latest = sockets
+        .recent_uses(ktime_ns + CLOCK_SLACK_NS, ATTRIBUTION_WINDOW_NS)
+        .find(|u| u.container_id != created_id)?;
+    if !latest.container_id.is_empty() {
+        return Some((latest, None));
+    }
+    let forwarded = sockets
+        .recent_uses(latest.ktime_ns, PROXY_GAP_NS)
+        .find(|u| {
+            !u.container_id.is_empty()
+                && u.container_id != created_id
+                && u.target.starts_with("tcp://")
+        });
+    match forwarded {
+        Some(client) => Some((client, Some(latest))),
+        None => Some((latest, None)),
+    }
+}
+
 /// A dangerous container started: if a container used a runtime API just before (and no host
 /// client after it), that container started it — `docker start` of an existing privileged or
 /// host-bound container is an escape as much as creating one. Only that case is reported; the
-/// container's creation was judged already.
-pub fn on_started(info: &ContainerInfo, ktime_ns: u64, sockets: &SocketRules) -> Option<Finding> {
+/// container's creation was judged already. A start soon after a creation by a host client is
+/// that client's `docker run`: containers polling the API meanwhile did not start it.
+pub fn on_started(
+    info: &ContainerInfo,
+    ktime_ns: u64,
+    created_ktime_ns: Option<u64>,
+    sockets: &SocketRules,
+) -> Option<Finding> {
+    if let Some(created) = created_ktime_ns {
+        let by_host = creator(sockets, created, &info.id)
+            .is_some_and(|(user, _)| user.container_id.is_empty());
+        if by_host && ktime_ns.saturating_sub(created) < RUN_START_NS {
+            return None;
+        }
+    }
     let creation = Creation {
         id: &info.id,
         name: &info.name,
@@ -374,7 +433,7 @@ fn created_json(creation: &Creation<'_>) -> Value {
     }
 }
 
-fn origin_json(origin: &super::socket::RuntimeUse) -> Value {
+fn origin_json(origin: &RuntimeUse) -> Value {
     json!({
         "container_id": origin.container_id,
         "pid": origin.pid,
@@ -516,6 +575,75 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(dangers(&info), ["binds the host root (/)"]);
+    }
+
+    const MS: u64 = 1_000_000;
+
+    fn api_use(ktime_ns: u64, container_id: &str, comm: &str, target: &str) -> RuntimeUse {
+        RuntimeUse {
+            ktime_ns,
+            container_id: container_id.into(),
+            pid: 7,
+            comm: comm.into(),
+            endpoint: target.into(),
+            target: target.into(),
+            runtime: "docker",
+        }
+    }
+
+    fn privileged(id: &str) -> ContainerInfo {
+        ContainerInfo {
+            id: id.into(),
+            name: "child".into(),
+            privileged: true,
+            ..Default::default()
+        }
+    }
+
+    fn create_at(info: &ContainerInfo, ktime_ns: u64, sockets: &SocketRules) -> Finding {
+        let creation = Creation {
+            id: &info.id,
+            name: &info.name,
+            image: "img",
+            ktime_ns,
+            info: Some(info),
+            error: None,
+        };
+        on_created(&creation, sockets).expect("a dangerous creation is reported")
+    }
+
+    #[test]
+    fn a_host_proxy_forwarding_a_containers_tcp_request_is_not_the_creator() {
+        let mut sockets = SocketRules::default();
+        sockets.push(api_use(1000 * MS, "web", "docker", "tcp://127.0.0.1:2375"));
+        // The relay connects to the socket right after the container's TCP connect.
+        sockets.push(api_use(1002 * MS, "", "socat", "/var/run/docker.sock"));
+        let child = privileged("c1");
+        let f = create_at(&child, 1010 * MS, &sockets);
+        assert_eq!((f.rule, f.severity), (ESCAPE, Severity::Critical));
+        assert_eq!(f.container_id.as_deref(), Some("web"));
+        assert_eq!(f.evidence["proxy"]["host_process"], "socat");
+
+        // A host client on its own, long after any TCP use, is the creator.
+        sockets.push(api_use(5000 * MS, "", "docker", "/var/run/docker.sock"));
+        let f = create_at(&privileged("c2"), 5010 * MS, &sockets);
+        assert_eq!(f.rule, DANGEROUS_CREATE);
+        assert_eq!(f.evidence["client"]["host_process"], "docker");
+    }
+
+    #[test]
+    fn a_start_right_after_a_host_clients_creation_is_that_clients_run() {
+        let mut sockets = SocketRules::default();
+        sockets.push(api_use(1000 * MS, "", "docker", "/var/run/docker.sock"));
+        // A container polling the API between the create and the start.
+        sockets.push(api_use(1020 * MS, "poller", "docker", "/run/d.sock"));
+        let child = privileged("c3");
+        assert!(on_started(&child, 1040 * MS, Some(1010 * MS), &sockets).is_none());
+        // Without the creation's time, or long after it, the start is judged on its own.
+        let f = on_started(&child, 1040 * MS, None, &sockets).expect("an escape");
+        assert_eq!(f.container_id.as_deref(), Some("poller"));
+        sockets.push(api_use(60_000 * MS, "poller", "docker", "/run/d.sock"));
+        assert!(on_started(&child, 60_010 * MS, Some(1010 * MS), &sockets).is_some());
     }
 
     #[test]

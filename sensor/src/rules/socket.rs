@@ -145,7 +145,7 @@ impl SocketRules {
         });
     }
 
-    fn push(&mut self, runtime_use: RuntimeUse) {
+    pub(super) fn push(&mut self, runtime_use: RuntimeUse) {
         if self.recent.len() >= RECENT_USES {
             self.recent.pop_front();
         }
