@@ -146,6 +146,10 @@ pub struct ExecEvent {
     pub filename_len: u32,
     /// Bytes of `args` used.
     pub args_len: u32,
+    /// For a relative file name: the inode number of the file executed
+    /// (`mm->exe_file`), which finds it again when the name cannot be resolved any more; 0
+    /// otherwise.
+    pub exe_ino: u64,
     /// The file name the kernel executed, as the caller spelled it (`/dev/fd/N` for execveat
     /// with an empty path).
     pub filename: [u8; PATH_LEN],
@@ -317,6 +321,7 @@ pub struct KernelOffsets {
     pub pid_ns_inum: u32,
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
+    pub mm_exe_file: u32,
     pub task_fs: u32,
     /// Offset of `root.dentry` inside `struct fs_struct`.
     pub fs_root_dentry: u32,

@@ -101,9 +101,18 @@ fn try_exec(ctx: &TracePointContext) -> Result<u32, i64> {
     }
 
     event.args_len = 0;
+    event.exe_ino = 0;
     let offsets = OFFSETS.load();
     if offsets.valid != 0 {
         let mm: u64 = read_kernel(current_task(), offsets.task_mm).unwrap_or(0);
+        // A relative name (`./x`) means little once the process changed directory or exited:
+        // the executed file's inode number finds it again.
+        if event.filename[0] != b'/' {
+            let file: u64 = read_kernel(mm, offsets.mm_exe_file).unwrap_or(0);
+            let dentry: u64 = read_kernel(file, offsets.file_dentry).unwrap_or(0);
+            let inode: u64 = read_kernel(dentry, offsets.dentry_inode).unwrap_or(0);
+            event.exe_ino = read_kernel(inode, offsets.inode_ino).unwrap_or(0);
+        }
         let start: u64 = read_kernel(mm, offsets.mm_arg_start).unwrap_or(0);
         let end: u64 = read_kernel(mm, offsets.mm_arg_end).unwrap_or(0);
         if start != 0 && end > start {

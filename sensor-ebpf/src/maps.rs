@@ -44,6 +44,7 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     pid_ns_inum: 0,
     mm_arg_start: 0,
     mm_arg_end: 0,
+    mm_exe_file: 0,
     task_fs: 0,
     fs_root_dentry: 0,
     dentry_inode: 0,

@@ -36,6 +36,7 @@ pub fn exec(filename: &str, args: &[&str]) -> ExecEvent {
         header: header(kind::EXEC),
         filename_len: 0,
         args_len: 0,
+        exe_ino: 0,
         filename: [0; PATH_LEN],
         args: [0; ARGS_LEN],
     };

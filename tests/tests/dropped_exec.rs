@@ -150,6 +150,44 @@ fn executable_dropped_on_a_volume() {
     );
 }
 
+/// `cd dir && ./x`: the kernel sees only `./x`. A process that exits at once, or moves to
+/// another directory first thing, leaves no working directory to resolve it against; the
+/// executed file is found in the writable layer by its inode all the same.
+#[test]
+fn executables_dropped_and_run_by_a_relative_name() {
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let image = test_image();
+    let dir = format!("/opt/r{}", token(4));
+    let cases: Vec<(String, String)> = (0..3)
+        .map(|i| {
+            let name = scope.name(&format!("relexec{i}"));
+            let file = format!("t{}", token(5));
+            // Alternately: exits at once, or changes directory and lingers.
+            let run = if i % 2 == 0 {
+                format!("./{file} true")
+            } else {
+                format!("./{file} sh -c 'cd /etc; sleep 3'")
+            };
+            let command =
+                format!("mkdir -p {dir} && cp /bin/busybox {dir}/{file} && cd {dir} && {run}");
+            docker::run_detached(&name, &[&image, "sh", "-c", &command]);
+            (name, file)
+        })
+        .collect();
+
+    for (name, file) in &cases {
+        let relative = format!("./{file}");
+        let d = expect_exec(&sensor, "dropped-executable", name, &relative);
+        assert_detection(&d, "dropped-executable", "high", "T1105", name);
+        let layer = text(&d, "evidence.layer_path");
+        assert!(
+            layer.ends_with(&format!("{dir}/{file}")),
+            "layer_path {layer:?} does not name {dir}/{file}: {d}"
+        );
+    }
+}
+
 #[test]
 fn execution_from_a_file_descriptor_is_fileless() {
     let scope = Scope::new();

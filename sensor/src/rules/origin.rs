@@ -61,6 +61,8 @@ pub struct Lookup<'a> {
     /// When the container's workload started (its first exec, or Docker's start time), 0 when
     /// unknown: files on its volumes changed since count as written.
     pub workload_started_unix_ns: i64,
+    /// Inode number of the executed file, sent by the kernel for relative names (0 otherwise).
+    pub exe_ino: u64,
     /// `/proc`, replaceable in tests.
     pub proc_root: &'a Path,
     /// Where the container has volumes and bind mounts: files there are not in its layer, even
@@ -73,6 +75,63 @@ const MAX_LINKS: usize = 8;
 
 /// Decides where the executed file came from.
 pub fn origin(lookup: &Lookup<'_>) -> Origin {
+    let found = origin_by_name(lookup);
+    // A relative name (`./x`) is resolved against the working directory the process has when
+    // the agent looks: gone, or changed already. The kernel's inode number of the file finds
+    // it in the writable layer all the same.
+    match (&found, lookup.upper_dir) {
+        (Origin::Image | Origin::Unknown(_), Some(upper))
+            if lookup.exe_ino != 0 && !lookup.filename.starts_with('/') =>
+        {
+            find_by_inode(upper, lookup.exe_ino).map_or(found, Origin::Written)
+        }
+        _ => found,
+    }
+}
+
+/// Entries looked at, at most, when searching a writable layer for an inode: the layer holds
+/// only what the container wrote, usually little.
+const INODE_SEARCH_ENTRIES: usize = 20_000;
+
+/// A regular file with inode number `ino` in the writable layer, as a written file.
+fn find_by_inode(upper: &Path, ino: u64) -> Option<WrittenFile> {
+    use std::os::unix::fs::DirEntryExt;
+    let mut pending = vec![upper.to_path_buf()];
+    let mut seen = 0;
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > INODE_SEARCH_ENTRIES {
+                return None;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() && entry.ino() == ino {
+                let meta = entry.metadata().ok()?;
+                let host_path = entry.path();
+                let inside = host_path.strip_prefix(upper).ok()?;
+                return Some(WrittenFile {
+                    path: format!("/{}", inside.display()),
+                    size: meta.len(),
+                    mode: meta.mode(),
+                    mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                    host_path: Some(host_path),
+                    method: "upperdir-inode",
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Where the file the name leads to came from.
+fn origin_by_name(lookup: &Lookup<'_>) -> Origin {
     if is_fd_path(lookup.filename) {
         return Origin::Fileless {
             target: exe_target(lookup).unwrap_or_else(|| lookup.filename.to_string()),
@@ -393,6 +452,7 @@ mod tests {
             upper_dir: upper,
             created_unix_ns: 1,
             workload_started_unix_ns: 1,
+            exe_ino: 0,
             proc_root,
             mounts: &[],
         }
@@ -451,6 +511,37 @@ mod tests {
         );
         l.filename = "/database";
         assert_eq!(origin(&l), Origin::Image);
+    }
+
+    #[test]
+    fn a_relative_name_that_no_longer_resolves_is_found_by_inode() {
+        let upper = scratch("upper-inode");
+        fs::create_dir_all(upper.join("bin/sub")).unwrap();
+        fs::write(upper.join("bin/sub/x"), b"\x7fELF").unwrap();
+        fs::write(upper.join("bin/other"), b"").unwrap();
+        let ino = fs::metadata(upper.join("bin/sub/x")).unwrap().ino();
+        // The process is gone: no /proc entry to read its working directory from.
+        let proc_root = scratch("proc-inode");
+        let mut l = lookup("./x", Some(&upper), &proc_root);
+        assert!(
+            matches!(origin(&l), Origin::Unknown(_)),
+            "without the inode"
+        );
+        l.exe_ino = ino;
+        let Origin::Written(file) = origin(&l) else {
+            panic!("expected a written file: {:?}", origin(&l));
+        };
+        assert_eq!(file.path, "/bin/sub/x");
+        assert_eq!(file.method, "upperdir-inode");
+        assert_eq!(file.host_path, Some(upper.join("bin/sub/x")));
+        // An inode the layer does not hold: an image file, as far as anyone can tell.
+        l.exe_ino = ino + 1_000_000;
+        assert!(matches!(origin(&l), Origin::Unknown(_)));
+        // Absolute names are judged by name only.
+        l.filename = "/bin/sub/y";
+        l.exe_ino = ino;
+        assert_eq!(origin(&l), Origin::Image);
+        fs::remove_dir_all(&upper).unwrap();
     }
 
     #[test]

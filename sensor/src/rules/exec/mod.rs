@@ -133,6 +133,7 @@ impl ExecRules {
             upper_dir: input.upper_dir,
             created_unix_ns: input.created_unix_ns,
             workload_started_unix_ns: input.workload_started_unix_ns,
+            exe_ino: input.event.exe_ino,
             proc_root: input.proc_root,
             mounts: input.info.map_or(&[], |i| i.mounts.as_slice()),
         };
@@ -143,8 +144,10 @@ impl ExecRules {
             INTERPRETERS.contains(&basename(filename)) || INTERPRETERS.contains(&tool);
         if matches!(executed, Origin::Image) && interpreter {
             if let Some(path) = script_argument(argv) {
+                // The kernel's inode is the interpreter's, not the script's.
                 let lookup = Lookup {
                     filename: path,
+                    exe_ino: 0,
                     ..lookup
                 };
                 if let Origin::Written(file) = origin::origin(&lookup) {
