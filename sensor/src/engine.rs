@@ -500,6 +500,30 @@ impl Engine {
                 }
                 self.containers.upsert(*info);
             }
+            DockerUpdate::PrivilegedExec {
+                id,
+                exec_id,
+                time_unix_ns,
+                user,
+                command,
+            } => {
+                let ktime = self.clock.ktime_ns(time_unix_ns);
+                let name = self
+                    .containers
+                    .get(&id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                let finding = escape::on_privileged_exec(
+                    &id,
+                    &name,
+                    &exec_id,
+                    &user,
+                    &command,
+                    ktime,
+                    &self.socket,
+                );
+                self.emit_at(finding, ktime, time_unix_ns);
+            }
             DockerUpdate::Died { id } => self.containers.mark_stopped(&id),
             DockerUpdate::Destroyed { id } => {
                 self.containers.mark_gone(&id);

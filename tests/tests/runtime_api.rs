@@ -16,6 +16,7 @@ use std::{
 };
 
 use sensor_e2e::{
+    canary,
     checks::{any_contains, assert_detection, strings},
     docker, field, poll, random_in, static_tools, test_image, text, token, Relay, Scope, Sensor,
     TcpRelay, TempDir, Value, DETECTION_TIMEOUT,
@@ -105,6 +106,48 @@ fn docker_api_tcp_port_from_a_host_network_container() {
         docker::container_id(&child),
         "{d}"
     );
+}
+
+/// `docker exec --privileged` gives a process every capability inside an existing container; no
+/// container is created, so only the exec itself tells. (On these machines the privileged
+/// process then fails to start, like privileged containers; the exec is set up all the same.)
+#[test]
+fn privileged_exec_through_the_socket() {
+    let scope = Scope::new();
+    let sensor = Sensor::start(&[]);
+    let image = test_image();
+    let target = scope.name("appserver");
+    docker::run_detached(&target, &[&image, "sleep", "60"]);
+    let origin = scope.name("opsbot");
+    let socket = format!("/srv/{}/d.sock", token(4));
+    let mount = format!("{DOCKER_SOCKET}:{socket}");
+    let marker = token(6);
+    let script = format!(
+        "sleep 1; docker -H unix://{socket} exec --privileged {target} echo {marker}; \
+         docker -H unix://{socket} exec {target} true; sleep 5"
+    );
+    let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
+
+    let d = sensor.expect(
+        &format!("privileged-exec into {target}"),
+        |d| {
+            text(d, "rule") == "privileged-exec"
+                && text(d, "evidence.target_container.name") == target
+        },
+        DETECTION_TIMEOUT,
+    );
+    assert_detection(&d, "privileged-exec", "critical", "T1611", &origin);
+    assert_eq!(text(&d, "evidence.origin.container_id"), origin_id, "{d}");
+    assert!(any_contains(&d, "evidence.command", &marker), "{d}");
+    // The ordinary exec that followed is no privileged exec.
+    canary::trigger(&scope, &[]).expect(&sensor, DETECTION_TIMEOUT);
+    let execs: Vec<String> = sensor
+        .detections()
+        .iter()
+        .filter(|d| text(d, "rule") == "privileged-exec")
+        .map(Value::to_string)
+        .collect();
+    assert_eq!(execs.len(), 1, "{execs:?}");
 }
 
 /// The Docker API port served by a proxy on the host (socat and the like) that connects to the

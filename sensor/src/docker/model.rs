@@ -91,6 +91,17 @@ pub enum DockerUpdate {
     },
     /// A container started (fresh inspect, with its pid).
     Started(Box<ContainerInfo>),
+    /// A privileged process was set up to run in a container (`docker exec --privileged`).
+    PrivilegedExec {
+        /// The container the process runs in.
+        id: String,
+        exec_id: String,
+        /// Event time in nanoseconds since the Unix epoch.
+        time_unix_ns: i64,
+        /// The process's user (empty: the container's) and command line.
+        user: String,
+        command: Vec<String>,
+    },
     /// A container's processes ended (`die`: it stopped, exited or was killed).
     Died { id: String },
     /// A container was removed.

@@ -213,7 +213,7 @@ fn events_options(since_ns: i64) -> EventsOptions {
         ("type".to_owned(), vec!["container".to_owned()]),
         (
             "event".to_owned(),
-            ["create", "start", "die", "destroy"]
+            ["create", "start", "exec_create", "die", "destroy"]
                 .map(str::to_owned)
                 .to_vec(),
         ),
@@ -267,9 +267,20 @@ async fn handle_event(
     updates: &Sender<DockerUpdate>,
 ) -> Result<(), SessionEnd> {
     let time_unix_ns = event_time_ns(&event);
+    let exec_id = event
+        .actor
+        .as_ref()
+        .and_then(|a| a.attributes.as_ref())
+        .and_then(|attributes| attributes.get("execID"))
+        .cloned()
+        .unwrap_or_default();
     let (id, name, image) = actor(event.actor);
     match event.action.as_deref() {
         _ if id.is_empty() => Ok(()),
+        // `exec_create: <command>`; health checks are execs too, hence one inspect each.
+        Some(action) if action.starts_with("exec_create") && !exec_id.is_empty() => {
+            on_exec_create(docker, id, exec_id, time_unix_ns, updates).await
+        }
         Some("create") => {
             let inspected = docker.inspect_container(&id, None).await;
             let info = match &inspected {
@@ -328,6 +339,46 @@ async fn described(
         }
     }
     info
+}
+
+/// Inspects a new exec instance; only a privileged one is worth an update.
+async fn on_exec_create(
+    docker: &Docker,
+    id: String,
+    exec_id: String,
+    time_unix_ns: i64,
+    updates: &Sender<DockerUpdate>,
+) -> Result<(), SessionEnd> {
+    match docker.inspect_exec(&exec_id).await {
+        Ok(exec) => {
+            let process = exec.process_config.unwrap_or_default();
+            if !process.privileged.unwrap_or(false) {
+                return Ok(());
+            }
+            let command = process
+                .entrypoint
+                .into_iter()
+                .chain(process.arguments.unwrap_or_default())
+                .collect();
+            let update = DockerUpdate::PrivilegedExec {
+                id,
+                exec_id,
+                time_unix_ns,
+                user: process.user.unwrap_or_default(),
+                command,
+            };
+            send(updates, update).await
+        }
+        // Already gone with its container.
+        Err(err) if answered(&err) => {
+            debug!(
+                "docker exec {exec_id} in {id} created, inspect failed: {}",
+                describe(&err)
+            );
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Inspects a started container again: only now does it have a pid and a start time.
@@ -699,6 +750,7 @@ mod tests {
                 DockerUpdate::Created { id, .. } => ("Created", id.as_str()),
                 DockerUpdate::Started(info) => ("Started", info.id.as_str()),
                 DockerUpdate::Died { id } => ("Died", id.as_str()),
+                DockerUpdate::PrivilegedExec { id, .. } => ("PrivilegedExec", id.as_str()),
                 DockerUpdate::Destroyed { id } => ("Destroyed", id.as_str()),
                 other => panic!("unexpected {other:?} while waiting for {kind}"),
             };
@@ -781,6 +833,7 @@ mod tests {
                     DockerUpdate::Created { .. }
                     | DockerUpdate::Started(_)
                     | DockerUpdate::Died { .. }
+                    | DockerUpdate::PrivilegedExec { .. }
                     | DockerUpdate::Destroyed { .. },
                 ) => {}
                 (_, other) => panic!("expected Disconnected, got {other:?}"),

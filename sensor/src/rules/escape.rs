@@ -21,6 +21,12 @@ use crate::{
 pub const ESCAPE: &str = "runtime-socket-escape";
 pub const DANGEROUS_CREATE: &str = "dangerous-container-created";
 pub const CONTAINER_CREATES_CONTAINER: &str = "container-created-by-container";
+pub const PRIVILEGED_EXEC: &str = "privileged-exec";
+
+const PRIVILEGED_EXEC_RESPONSE: &str = "A privileged process has every capability and device \
+    of the host inside the target container. Pause the target (and the container that asked for \
+    the exec, if one did), find the exec in `docker events --filter event=exec_create`, and \
+    check what it ran.";
 
 /// How far back a runtime API use may be to count as the creator.
 pub const ATTRIBUTION_WINDOW_NS: u64 = 30 * 1_000_000_000;
@@ -384,6 +390,86 @@ fn creator<'a>(
     }
 }
 
+/// A privileged process set up in a container (`docker exec --privileged`, which a privileged
+/// container's creation check never sees): critical when a container asked for it through the
+/// API, medium from a host client.
+pub fn on_privileged_exec(
+    target_id: &str,
+    target_name: &str,
+    exec_id: &str,
+    user: &str,
+    command: &[String],
+    ktime_ns: u64,
+    sockets: &SocketRules,
+) -> Finding {
+    let (latest, proxy) = match creator(sockets, ktime_ns, target_id) {
+        Some((user, proxy)) => (Some(user), proxy),
+        None => (None, None),
+    };
+    let origin = latest.filter(|u| !u.container_id.is_empty());
+    let mut evidence = Map::new();
+    put(&mut evidence, "exec_id", exec_id);
+    put(
+        &mut evidence,
+        "target_container",
+        json!({ "id": target_id, "name": target_name }),
+    );
+    put(&mut evidence, "command", command.to_vec());
+    put(
+        &mut evidence,
+        "user",
+        if user.is_empty() {
+            "(the container's)"
+        } else {
+            user
+        },
+    );
+    if let Some(proxy) = proxy {
+        put(
+            &mut evidence,
+            "proxy",
+            json!({ "host_process": proxy.comm, "pid": proxy.pid, "socket": proxy.endpoint }),
+        );
+    }
+    let target = if target_name.is_empty() {
+        target_id
+    } else {
+        target_name
+    };
+    let (severity, title, container_id) = match origin {
+        Some(origin) => {
+            put(&mut evidence, "origin", origin_json(origin));
+            (
+                Severity::Critical,
+                format!(
+                    "Container escape: a container used the {} API to run a privileged process in {target}",
+                    origin.runtime
+                ),
+                origin.container_id.clone(),
+            )
+        }
+        None => {
+            if let Some(host) = latest {
+                put(
+                    &mut evidence,
+                    "client",
+                    json!({ "host_process": host.comm, "pid": host.pid, "socket": host.endpoint }),
+                );
+            }
+            (
+                Severity::Medium,
+                format!("Privileged process set up in container {target}"),
+                target_id.to_string(),
+            )
+        }
+    };
+    Finding::new(PRIVILEGED_EXEC, severity, mitre::ESCAPE_TO_HOST, title)
+        .in_container(&container_id)
+        .evidence(evidence)
+        .response(PRIVILEGED_EXEC_RESPONSE)
+        .dedup_by(exec_id, 3600)
+}
+
 /// A dangerous container started: if a container used a runtime API just before (and no host
 /// client after it), that container started it — `docker start` of an existing privileged or
 /// host-bound container is an escape as much as creating one. Only that case is reported; the
@@ -644,6 +730,26 @@ mod tests {
         assert_eq!(f.container_id.as_deref(), Some("poller"));
         sockets.push(api_use(60_000 * MS, "poller", "docker", "/run/d.sock"));
         assert!(on_started(&child, 60_010 * MS, Some(1010 * MS), &sockets).is_some());
+    }
+
+    #[test]
+    fn a_privileged_exec_asked_for_by_a_container_is_an_escape() {
+        let mut sockets = SocketRules::default();
+        sockets.push(api_use(1000 * MS, "web", "docker", "/run/api.sock"));
+        let command = vec!["sh".to_string(), "-c".to_string(), "id".to_string()];
+        let f = on_privileged_exec("t", "target", "e1", "", &command, 1005 * MS, &sockets);
+        assert_eq!((f.rule, f.severity), (PRIVILEGED_EXEC, Severity::Critical));
+        assert_eq!(f.container_id.as_deref(), Some("web"));
+        assert_eq!(f.evidence["target_container"]["name"], "target");
+        assert_eq!(f.evidence["command"][2], "id");
+        // From the host: a notice about the target.
+        sockets.push(api_use(2000 * MS, "", "docker", "/var/run/docker.sock"));
+        let f = on_privileged_exec("t", "target", "e2", "0", &command, 2005 * MS, &sockets);
+        assert_eq!(
+            (f.severity, f.container_id.as_deref()),
+            (Severity::Medium, Some("t"))
+        );
+        assert_eq!(f.evidence["client"]["host_process"], "docker");
     }
 
     #[test]

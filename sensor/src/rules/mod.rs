@@ -202,6 +202,13 @@ pub const CATALOG: &[RuleInfo] = &[
         summary: "a privileged or host-bound container is created by a client outside containers",
     },
     RuleInfo {
+        id: escape::PRIVILEGED_EXEC,
+        severity: "critical",
+        technique: "T1611",
+        summary: "a container uses a runtime API to run a privileged process in a container \
+            (`docker exec --privileged`); medium from a host client",
+    },
+    RuleInfo {
         id: escape::CONTAINER_CREATES_CONTAINER,
         severity: "low",
         technique: "T1610",
