@@ -260,18 +260,10 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
         put(&mut evidence, "created_container_inspect_error", error);
     }
     if let Some(host) = host_client {
-        put(
-            &mut evidence,
-            "client",
-            json!({ "host_process": host.comm, "pid": host.pid, "socket": host.endpoint }),
-        );
+        put(&mut evidence, "client", host_client_json(host));
     }
     if let Some(proxy) = proxy {
-        put(
-            &mut evidence,
-            "proxy",
-            json!({ "host_process": proxy.comm, "pid": proxy.pid, "socket": proxy.endpoint }),
-        );
+        put(&mut evidence, "proxy", host_client_json(proxy));
     }
     let name = if creation.name.is_empty() {
         creation.id
@@ -425,11 +417,7 @@ pub fn on_privileged_exec(
         },
     );
     if let Some(proxy) = proxy {
-        put(
-            &mut evidence,
-            "proxy",
-            json!({ "host_process": proxy.comm, "pid": proxy.pid, "socket": proxy.endpoint }),
-        );
+        put(&mut evidence, "proxy", host_client_json(proxy));
     }
     let target = if target_name.is_empty() {
         target_id
@@ -450,11 +438,7 @@ pub fn on_privileged_exec(
         }
         None => {
             if let Some(host) = latest {
-                put(
-                    &mut evidence,
-                    "client",
-                    json!({ "host_process": host.comm, "pid": host.pid, "socket": host.endpoint }),
-                );
+                put(&mut evidence, "client", host_client_json(host));
             }
             (
                 Severity::Medium,
@@ -517,6 +501,11 @@ fn created_json(creation: &Creation<'_>) -> Value {
         }),
         None => json!({ "id": creation.id, "name": creation.name, "image": creation.image }),
     }
+}
+
+/// A host process that used the runtime API (a client, or a proxy forwarding one).
+fn host_client_json(host: &RuntimeUse) -> Value {
+    json!({ "host_process": host.comm, "pid": host.pid, "socket": host.endpoint })
 }
 
 fn origin_json(origin: &RuntimeUse) -> Value {
