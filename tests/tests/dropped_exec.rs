@@ -186,6 +186,25 @@ fn executables_dropped_and_run_by_a_relative_name() {
             "layer_path {layer:?} does not name {dir}/{file}: {d}"
         );
     }
+
+    // The same on an anonymous volume, by a process that exits at once. (The volume is known
+    // from Docker's description, which arrives a moment after the container starts: see the
+    // README's LIMITATION on the first instants of a container.)
+    let volume_dir = format!("/v{}", token(4));
+    let name = scope.name("relvolume");
+    let file = format!("u{}", token(5));
+    let command = format!(
+        "sleep 1; mkdir -p {volume_dir}/w && cp /bin/busybox {volume_dir}/w/{file} && \
+         cd {volume_dir} && w/{file} true"
+    );
+    docker::run_detached(&name, &["-v", &volume_dir, &image, "sh", "-c", &command]);
+    let d = expect_exec(&sensor, "dropped-executable", &name, &format!("w/{file}"));
+    assert_detection(&d, "dropped-executable", "high", "T1105", &name);
+    let on_host = text(&d, "evidence.volume_path");
+    assert!(
+        on_host.ends_with(&format!("/w/{file}")),
+        "volume_path {on_host:?}: {d}"
+    );
 }
 
 #[test]

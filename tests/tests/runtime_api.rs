@@ -124,7 +124,8 @@ fn privileged_exec_through_the_socket() {
     let marker = token(6);
     let script = format!(
         "sleep 1; docker -H unix://{socket} exec --privileged {target} echo {marker}; \
-         docker -H unix://{socket} exec {target} true; sleep 5"
+         docker -H unix://{socket} exec {target} true; \
+         docker -H unix://{socket} exec --privileged {origin} true; sleep 5"
     );
     let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
 
@@ -139,6 +140,16 @@ fn privileged_exec_through_the_socket() {
     assert_detection(&d, "privileged-exec", "critical", "T1611", &origin);
     assert_eq!(text(&d, "evidence.origin.container_id"), origin_id, "{d}");
     assert!(any_contains(&d, "evidence.command", &marker), "{d}");
+    // Into its own container: the container asked all the same.
+    let own = sensor.expect(
+        &format!("privileged-exec of {origin} into itself"),
+        |d| {
+            text(d, "rule") == "privileged-exec"
+                && text(d, "evidence.target_container.name") == origin
+        },
+        DETECTION_TIMEOUT,
+    );
+    assert_detection(&own, "privileged-exec", "critical", "T1611", &origin);
     // The ordinary exec that followed is no privileged exec.
     canary::trigger(&scope, &[]).expect(&sensor, DETECTION_TIMEOUT);
     let execs: Vec<String> = sensor
@@ -147,7 +158,7 @@ fn privileged_exec_through_the_socket() {
         .filter(|d| text(d, "rule") == "privileged-exec")
         .map(Value::to_string)
         .collect();
-    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(execs.len(), 2, "{execs:?}");
 }
 
 /// The Docker API port served by a proxy on the host (socat and the like) that connects to the

@@ -244,7 +244,7 @@ pub fn on_created(creation: &Creation<'_>, sockets: &SocketRules) -> Option<Find
     // runtime API client before the event (host clients included). A host client connecting in
     // the few milliseconds between a container's connect and its create request would take the
     // attribution; capturing the request itself on the socket would lift this.
-    let (latest, proxy) = match creator(sockets, creation.ktime_ns, creation.id) {
+    let (latest, proxy) = match creator(sockets, creation.ktime_ns, Some(creation.id)) {
         Some((user, proxy)) => (Some(user), proxy),
         None => (None, None),
     };
@@ -361,21 +361,18 @@ const PROXY_GAP_NS: u64 = 100_000_000;
 fn creator<'a>(
     sockets: &'a SocketRules,
     ktime_ns: u64,
-    created_id: &str,
+    created_id: Option<&str>,
 ) -> Option<(&'a RuntimeUse, Option<&'a RuntimeUse>)> {
+    let not_created = |u: &RuntimeUse| Some(u.container_id.as_str()) != created_id;
     let latest = sockets
         .recent_uses(ktime_ns + CLOCK_SLACK_NS, ATTRIBUTION_WINDOW_NS)
-        .find(|u| u.container_id != created_id)?;
+        .find(|u| not_created(u))?;
     if !latest.container_id.is_empty() {
         return Some((latest, None));
     }
     let forwarded = sockets
         .recent_uses(latest.ktime_ns, PROXY_GAP_NS)
-        .find(|u| {
-            !u.container_id.is_empty()
-                && u.container_id != created_id
-                && u.target.starts_with("tcp://")
-        });
+        .find(|u| !u.container_id.is_empty() && not_created(u) && u.target.starts_with("tcp://"));
     match forwarded {
         Some(client) => Some((client, Some(latest))),
         None => Some((latest, None)),
@@ -394,7 +391,8 @@ pub fn on_privileged_exec(
     ktime_ns: u64,
     sockets: &SocketRules,
 ) -> Finding {
-    let (latest, proxy) = match creator(sockets, ktime_ns, target_id) {
+    // Unlike a creation, the target itself may have asked (an exec into its own container).
+    let (latest, proxy) = match creator(sockets, ktime_ns, None) {
         Some((user, proxy)) => (Some(user), proxy),
         None => (None, None),
     };
@@ -466,7 +464,7 @@ pub fn on_started(
     sockets: &SocketRules,
 ) -> Option<Finding> {
     if let Some(created) = created_ktime_ns {
-        let by_host = creator(sockets, created, &info.id)
+        let by_host = creator(sockets, created, Some(&info.id))
             .is_some_and(|(user, _)| user.container_id.is_empty());
         if by_host && ktime_ns.saturating_sub(created) < RUN_START_NS {
             return None;
@@ -731,6 +729,13 @@ mod tests {
         assert_eq!(f.container_id.as_deref(), Some("web"));
         assert_eq!(f.evidence["target_container"]["name"], "target");
         assert_eq!(f.evidence["command"][2], "id");
+        // Into its own container: still the container's doing.
+        sockets.push(api_use(1500 * MS, "t", "docker", "/s.sock"));
+        let f = on_privileged_exec("t", "target", "e3", "", &command, 1505 * MS, &sockets);
+        assert_eq!(
+            (f.severity, f.container_id.as_deref()),
+            (Severity::Critical, Some("t"))
+        );
         // From the host: a notice about the target.
         sockets.push(api_use(2000 * MS, "", "docker", "/var/run/docker.sock"));
         let f = on_privileged_exec("t", "target", "e2", "0", &command, 2005 * MS, &sockets);

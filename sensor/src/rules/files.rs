@@ -155,7 +155,15 @@ pub fn on_open(event: &OpenEvent, container_id: &str, proc_root: &Path) -> Optio
         .process(ProcessInfo::of(h))
         .evidence(evidence)
         .response(RESPONSE)
-        .dedup_by(real, 60),
+        // A hatch known by its name only (`?/release_agent`) is told apart by how it was opened.
+        .dedup_by(
+            if real.starts_with("?/") {
+                format!("{real} as {raw}")
+            } else {
+                real
+            },
+            60,
+        ),
     )
 }
 

@@ -79,14 +79,31 @@ pub fn origin(lookup: &Lookup<'_>) -> Origin {
     // A relative name (`./x`) is resolved against the working directory the process has when
     // the agent looks: gone, or changed already. The kernel's inode number of the file finds
     // it in the writable layer all the same.
-    match (&found, lookup.upper_dir) {
-        (Origin::Image | Origin::Unknown(_), Some(upper))
-            if lookup.exe_ino != 0 && !lookup.filename.starts_with('/') =>
-        {
-            find_by_inode(upper, lookup.exe_ino).map_or(found, Origin::Written)
-        }
-        _ => found,
+    let unresolved = matches!(
+        found,
+        Origin::Image | Origin::Unknown(_) | Origin::Mounted { .. }
+    );
+    if !unresolved || lookup.exe_ino == 0 || lookup.filename.starts_with('/') {
+        return found;
     }
+    if let Some(written) = lookup
+        .upper_dir
+        .and_then(|upper| find_by_inode(upper, lookup.exe_ino))
+    {
+        return Origin::Written(written);
+    }
+    // On one of the container's volumes: written there after the workload started.
+    lookup
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "volume" && !m.source.is_empty())
+        .find_map(|m| {
+            let file = find_by_inode(Path::new(&m.source), lookup.exe_ino)?;
+            let inside = file.path.trim_start_matches('/');
+            let path = format!("{}/{inside}", m.destination.trim_end_matches('/'));
+            in_volume(m, &path, lookup.workload_started_unix_ns)
+        })
+        .map_or(found, Origin::Written)
 }
 
 /// Entries looked at, at most, when searching a writable layer for an inode: the layer holds
@@ -537,6 +554,31 @@ mod tests {
         // An inode the layer does not hold: an image file, as far as anyone can tell.
         l.exe_ino = ino + 1_000_000;
         assert!(matches!(origin(&l), Origin::Unknown(_)));
+        // On a volume, found in the volume's directory and judged by its change time.
+        let volume = scratch("volume-inode");
+        fs::create_dir_all(volume.join("w")).unwrap();
+        fs::write(volume.join("w/k"), b"\x7fELF").unwrap();
+        let meta = fs::metadata(volume.join("w/k")).unwrap();
+        let mounts = [MountInfo {
+            kind: "volume".into(),
+            source: volume.display().to_string(),
+            destination: "/data".into(),
+            read_write: true,
+            volume: "cache".into(),
+        }];
+        let mut on_volume = lookup("./k", Some(&upper), &proc_root);
+        on_volume.mounts = &mounts;
+        on_volume.exe_ino = meta.ino();
+        let Origin::Written(file) = origin(&on_volume) else {
+            panic!("expected a written file: {:?}", origin(&on_volume));
+        };
+        assert_eq!((file.path.as_str(), file.method), ("/data/w/k", "volume"));
+        on_volume.workload_started_unix_ns = (meta.ctime() + 10) * 1_000_000_000;
+        assert!(
+            !matches!(origin(&on_volume), Origin::Written(_)),
+            "older than the workload"
+        );
+        fs::remove_dir_all(&volume).unwrap();
         // Absolute names are judged by name only.
         l.filename = "/bin/sub/y";
         l.exe_ino = ino;
