@@ -10,6 +10,7 @@
 //! workload started: the runtime fills a new volume from the image before that, and anything
 //! newer came from a container using the volume.
 
+use super::files::fs_magic;
 use crate::docker::model::MountInfo;
 use std::{
     borrow::Cow,
@@ -30,6 +31,29 @@ pub struct WrittenFile {
     pub mtime_unix_ns: i64,
     /// `upperdir` or `ctime`.
     pub method: &'static str,
+}
+
+impl WrittenFile {
+    fn new(
+        path: String,
+        host_path: Option<PathBuf>,
+        meta: &fs::Metadata,
+        method: &'static str,
+    ) -> WrittenFile {
+        WrittenFile {
+            path,
+            host_path,
+            size: meta.len(),
+            mode: meta.mode(),
+            mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            method,
+        }
+    }
+}
+
+/// A regular file whose inode changed at or after `since_unix_ns`.
+fn file_changed_since(meta: &fs::Metadata, since_unix_ns: i64) -> bool {
+    meta.is_file() && meta.ctime() * 1_000_000_000 + meta.ctime_nsec() >= since_unix_ns
 }
 
 /// Where an executed file came from.
@@ -132,15 +156,13 @@ fn find_by_inode(upper: &Path, ino: u64) -> Option<WrittenFile> {
             } else if kind.is_file() && entry.ino() == ino {
                 let meta = entry.metadata().ok()?;
                 let host_path = entry.path();
-                let inside = host_path.strip_prefix(upper).ok()?;
-                return Some(WrittenFile {
-                    path: format!("/{}", inside.display()),
-                    size: meta.len(),
-                    mode: meta.mode(),
-                    mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-                    host_path: Some(host_path),
-                    method: "upperdir-inode",
-                });
+                let inside = format!("/{}", host_path.strip_prefix(upper).ok()?.display());
+                return Some(WrittenFile::new(
+                    inside,
+                    Some(host_path),
+                    &meta,
+                    "upperdir-inode",
+                ));
             }
         }
     }
@@ -209,45 +231,20 @@ fn in_volume(mount: &MountInfo, path: &str, since_unix_ns: i64) -> Option<Writte
     let rest = path.strip_prefix(mount.destination.trim_end_matches('/'))?;
     let host_path = resolve_in_root(Path::new(&mount.source), rest)?;
     let meta = fs::metadata(&host_path).ok()?;
-    let ctime = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
-    if !meta.is_file() || ctime < since_unix_ns {
-        return None;
-    }
-    Some(WrittenFile {
-        path: path.to_string(),
-        host_path: Some(host_path),
-        size: meta.len(),
-        mode: meta.mode(),
-        mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        method: "volume",
+    file_changed_since(&meta, since_unix_ns).then(|| {
+        WrittenFile::new(path.to_string(), Some(host_path), &meta, "volume")
     })
 }
 
 /// A file on a memory file system of the container (`--tmpfs`, `/dev/shm`): nothing there
 /// comes from the image, so it was written after the container started.
 fn on_tmpfs(lookup: &Lookup<'_>, path: &str) -> Option<WrittenFile> {
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
     let root = lookup.proc_root.join(lookup.pid.to_string()).join("root");
     let file = resolve_in_root(&root, path)?;
     let meta = fs::metadata(&file).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let c_path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).ok()?;
-    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid NUL-terminated path and out-pointer.
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 || stat.f_type as i64 != TMPFS_MAGIC
-    {
-        return None;
-    }
-    Some(WrittenFile {
-        path: path.to_string(),
-        host_path: None,
-        size: meta.len(),
-        mode: meta.mode(),
-        mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        method: "tmpfs",
-    })
+    (meta.is_file() && fs_magic(&file) == Some(TMPFS_MAGIC))
+        .then(|| WrittenFile::new(path.to_string(), None, &meta, "tmpfs"))
 }
 
 /// The overlay upper directory of the root file system described by a process's mountinfo:
@@ -363,14 +360,7 @@ fn in_upper_dir(upper: &Path, path: &str) -> Option<WrittenFile> {
         if !file_type.is_file() || file_type.is_char_device() {
             return None;
         }
-        return Some(WrittenFile {
-            path,
-            host_path: Some(host_path),
-            size: meta.len(),
-            mode: meta.mode(),
-            mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            method: "upperdir",
-        });
+        return Some(WrittenFile::new(path, Some(host_path), &meta, "upperdir"));
     }
     None
 }
@@ -382,18 +372,8 @@ fn changed_since(lookup: &Lookup<'_>, path: &str) -> Option<WrittenFile> {
     }
     let root = lookup.proc_root.join(lookup.pid.to_string()).join("root");
     let meta = fs::metadata(resolve_in_root(&root, path)?).ok()?;
-    let ctime = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
-    if !meta.is_file() || ctime < lookup.created_unix_ns {
-        return None;
-    }
-    Some(WrittenFile {
-        path: path.to_string(),
-        host_path: None,
-        size: meta.len(),
-        mode: meta.mode(),
-        mtime_unix_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        method: "ctime",
-    })
+    file_changed_since(&meta, lookup.created_unix_ns)
+        .then(|| WrittenFile::new(path.to_string(), None, &meta, "ctime"))
 }
 
 /// Resolves `path` inside `root` (a `/proc/<pid>/root`) the way the container would: symlinks are
