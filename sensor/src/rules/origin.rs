@@ -231,9 +231,8 @@ fn in_volume(mount: &MountInfo, path: &str, since_unix_ns: i64) -> Option<Writte
     let rest = path.strip_prefix(mount.destination.trim_end_matches('/'))?;
     let host_path = resolve_in_root(Path::new(&mount.source), rest)?;
     let meta = fs::metadata(&host_path).ok()?;
-    file_changed_since(&meta, since_unix_ns).then(|| {
-        WrittenFile::new(path.to_string(), Some(host_path), &meta, "volume")
-    })
+    file_changed_since(&meta, since_unix_ns)
+        .then(|| WrittenFile::new(path.to_string(), Some(host_path), &meta, "volume"))
 }
 
 /// A file on a memory file system of the container (`--tmpfs`, `/dev/shm`): nothing there

@@ -396,6 +396,19 @@ mod tests {
         _listener: UnixListener,
     }
 
+    impl Host {
+        /// A connect of container "c1" without Docker's description, seen on this host.
+        fn input<'a>(&'a self, event: &'a ConnectEvent) -> ConnectInput<'a> {
+            ConnectInput {
+                event,
+                container_id: "c1",
+                info: None,
+                sockets: &self.sockets,
+                proc_root: &self.proc_root,
+            }
+        }
+    }
+
     fn host(name: &str) -> Host {
         let base = std::env::temp_dir().join(format!("sockrule-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
@@ -422,13 +435,7 @@ mod tests {
         let h = host("renamed");
         let mut rules = SocketRules::default();
         let e = connect("/run/app.sock", 100);
-        let input = ConnectInput {
-            event: &e,
-            container_id: "c1",
-            info: None,
-            sockets: &h.sockets,
-            proc_root: &h.proc_root,
-        };
+        let input = h.input(&e);
         let finding = rules.on_connect(&input).expect("runtime socket");
         assert_eq!(finding.rule, RUNTIME_SOCKET);
         assert_eq!(finding.severity, Severity::Medium);
@@ -508,24 +515,12 @@ mod tests {
         let _other = UnixListener::bind(h.base.join("rootfs/run/db.sock")).unwrap();
         let mut rules = SocketRules::default();
         let e = connect("/run/db.sock", 1);
-        let input = ConnectInput {
-            event: &e,
-            container_id: "c1",
-            info: None,
-            sockets: &h.sockets,
-            proc_root: &h.proc_root,
-        };
+        let input = h.input(&e);
         assert!(rules.on_connect(&input).is_none());
         // A socket merely *named* docker.sock is not the daemon.
         let _fake = UnixListener::bind(h.base.join("rootfs/run/docker.sock")).unwrap();
         let e = connect("/run/docker.sock", 2);
-        let input = ConnectInput {
-            event: &e,
-            container_id: "c1",
-            info: None,
-            sockets: &h.sockets,
-            proc_root: &h.proc_root,
-        };
+        let input = h.input(&e);
         assert!(rules.on_connect(&input).is_none());
         fs::remove_dir_all(&h.base).unwrap();
     }
@@ -563,13 +558,7 @@ mod tests {
         // /proc/self/root/run/app.sock seen from the container is its own root.
         let mut rules = SocketRules::default();
         let e = connect("/proc/self/root/run/app.sock", 1);
-        let input = ConnectInput {
-            event: &e,
-            container_id: "c1",
-            info: None,
-            sockets: &h.sockets,
-            proc_root: &h.proc_root,
-        };
+        let input = h.input(&e);
         assert!(rules.on_connect(&input).is_some());
         // An O_PATH descriptor of the socket.
         fs::create_dir_all(h.proc_root.join("4242/fd")).unwrap();
@@ -592,23 +581,11 @@ mod tests {
         let h = host("negative");
         let mut rules = SocketRules::default();
         let miss = connect("/run/later.sock", 1_000);
-        let input = ConnectInput {
-            event: &miss,
-            container_id: "c1",
-            info: None,
-            sockets: &h.sockets,
-            proc_root: &h.proc_root,
-        };
+        let input = h.input(&miss);
         assert!(rules.on_connect(&input).is_none());
         std::os::unix::fs::symlink("/run/app.sock", h.base.join("rootfs/run/later.sock")).unwrap();
         let soon = connect("/run/later.sock", 1_000 + NEGATIVE_TTL_NS + 1);
-        let input = ConnectInput {
-            event: &soon,
-            container_id: "c1",
-            info: None,
-            sockets: &h.sockets,
-            proc_root: &h.proc_root,
-        };
+        let input = h.input(&soon);
         assert!(
             rules.on_connect(&input).is_some(),
             "the negative answer expired"
