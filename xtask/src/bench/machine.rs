@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, fs, path::Path, process::Command, thread, time::Duration};
 
-use super::PREFIX;
+use super::{proc, PREFIX};
 use crate::{cmd, docker::docker};
 
 pub struct Machine {
@@ -167,33 +167,15 @@ fn cpu_totals() -> (u64, u64) {
 /// pid -> (utime + stime, command line) of every process.
 fn process_ticks() -> HashMap<u32, (u64, String)> {
     let mut map = HashMap::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return map;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+    for (pid, dir) in proc::processes() {
+        let Ok(stat) = fs::read_to_string(dir.join("stat")) else {
             continue;
         };
         let Some(close) = stat.rfind(')') else {
             continue;
         };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks = fields
-            .get(11)
-            .and_then(|u| u.parse::<u64>().ok())
-            .unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(0);
-        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let ticks = proc::cpu_ticks(&stat).unwrap_or(0);
+        let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
         let mut name: String = String::from_utf8_lossy(&cmdline)
             .split('\0')
             .filter(|s| !s.is_empty())

@@ -25,9 +25,23 @@ pub fn cpu_time(pid: u32) -> Result<Duration> {
     Ok(Duration::from_nanos(ticks * 1_000_000_000 / per_second))
 }
 
+/// Every process: its pid and its /proc directory.
+pub fn processes() -> Vec<(u32, std::path::PathBuf)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((pid, entry.path()))
+        })
+        .collect()
+}
+
 /// utime + stime in clock ticks. The command name (field 2) may hold spaces and parentheses,
 /// so fields are counted after its closing parenthesis.
-fn cpu_ticks(stat: &str) -> Option<u64> {
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
@@ -50,25 +64,14 @@ fn status_kib(status: &str, key: &str) -> Option<u64> {
 
 /// Pids of running `sensor run` processes (other than ours, which the caller knows by pid).
 pub fn other_sensors() -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if is_sensor_run(&cmdline) && !is_ours(pid) {
-            pids.push(pid);
-        }
-    }
+    let mut pids: Vec<u32> = processes()
+        .into_iter()
+        .filter(|(pid, dir)| {
+            fs::read(dir.join("cmdline")).is_ok_and(|cmdline| is_sensor_run(&cmdline))
+                && !is_ours(*pid)
+        })
+        .map(|(pid, _)| pid)
+        .collect();
     pids.sort_unstable();
     pids
 }

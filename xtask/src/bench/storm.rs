@@ -5,7 +5,7 @@
 //! variant sets up and tears down its tool around the storm, so slow drifts of the machine hit
 //! all variants alike.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
 use anyhow::{bail, Context, Result};
 
@@ -376,16 +376,10 @@ fn total_cpu(pids: &[u32]) -> Duration {
 
 /// The kernel's audit thread, which formats the records auditd receives.
 fn kauditd() -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let comm =
-                std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("comm"))
-                    .ok()?;
-            (comm.trim() == "kauditd").then_some(pid)
-        })
+    proc::processes().into_iter().find_map(|(pid, dir)| {
+        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+        (comm.trim() == "kauditd").then_some(pid)
+    })
 }
 
 fn parse_elapsed(out: &str) -> Result<u64> {
