@@ -113,18 +113,35 @@ fn accept_loop(
     streams: &Mutex<Vec<UnixStream>>,
     held: &Arc<AtomicBool>,
 ) {
+    serve_until_stopped(
+        "relay",
+        stop,
+        || listener.accept().map(|(c, _)| c),
+        |client| relay_one(client, target, streams, held),
+    );
+}
+
+/// Accepts clients from a non-blocking listener (`accept`) and hands each to `serve` until
+/// `stop` is set or accepting fails; problems are printed under `label`, never raised (this runs
+/// on a helper thread of a test).
+pub(crate) fn serve_until_stopped<C>(
+    label: &str,
+    stop: &AtomicBool,
+    mut accept: impl FnMut() -> io::Result<C>,
+    mut serve: impl FnMut(C) -> io::Result<()>,
+) {
     while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((client, _)) => {
-                if let Err(err) = relay_one(client, target, streams, held) {
-                    eprintln!("[relay] forwarding a connection failed: {err}");
+        match accept() {
+            Ok(client) => {
+                if let Err(err) = serve(client) {
+                    eprintln!("[{label}] forwarding a connection failed: {err}");
                 }
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                 thread::sleep(Duration::from_millis(20));
             }
             Err(err) => {
-                eprintln!("[relay] accept failed: {err}");
+                eprintln!("[{label}] accept failed: {err}");
                 return;
             }
         }

@@ -17,8 +17,9 @@ use std::{
         Arc, Mutex,
     },
     thread::{self, JoinHandle},
-    time::Duration,
 };
+
+use crate::relay::serve_until_stopped;
 
 /// Relays 127.0.0.1:`port` to a unix socket until dropped.
 pub struct TcpRelay {
@@ -89,32 +90,20 @@ fn accept_loop(
     stop: &AtomicBool,
     open: &Mutex<Vec<(TcpStream, UnixStream)>>,
 ) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((client, _)) => {
-                let upstream = if spare.is_empty() {
-                    eprintln!(
-                        "[tcp-relay] all pre-opened connections are used; connecting to {} now \
-                         (the sensor may attribute what follows to this host process)",
-                        target.display()
-                    );
-                    UnixStream::connect(target)
-                } else {
-                    Ok(spare.remove(0))
-                };
-                if let Err(err) = upstream.and_then(|up| relay_one(client, up, open)) {
-                    eprintln!("[tcp-relay] forwarding a connection failed: {err}");
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                thread::sleep(Duration::from_millis(20));
-            }
-            Err(err) => {
-                eprintln!("[tcp-relay] accept failed: {err}");
-                return;
-            }
-        }
-    }
+    let accept = || listener.accept().map(|(client, _)| client);
+    serve_until_stopped("tcp-relay", stop, accept, |client| {
+        let upstream = if spare.is_empty() {
+            eprintln!(
+                "[tcp-relay] all pre-opened connections are used; connecting to {} now \
+                 (the sensor may attribute what follows to this host process)",
+                target.display()
+            );
+            UnixStream::connect(target)?
+        } else {
+            spare.remove(0)
+        };
+        relay_one(client, upstream, open)
+    });
 }
 
 fn relay_one(
