@@ -122,6 +122,20 @@ fn remove_quietly(command: &[&str], objects: &[&str], what: &str) {
     }
 }
 
+/// Where the host's Docker socket is.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// Runs `script` (with `sh -c`) in a detached container of the test image that has the host's
+/// Docker socket bind-mounted at `socket`, with `extra` docker run options; returns its id.
+pub fn run_socket_user(name: &str, socket: &str, extra: &[&str], script: &str) -> String {
+    let image = crate::test_image();
+    let mount = format!("{DOCKER_SOCKET}:{socket}");
+    let mut args = vec!["-v", mount.as_str()];
+    args.extend(extra);
+    args.extend([image.as_str(), "sh", "-c", script]);
+    run_detached(name, &args)
+}
+
 /// `docker run -d --name <name> <args>`; returns the full container id.
 pub fn run_detached(name: &str, args: &[&str]) -> String {
     let mut all = vec!["run", "-d", "--name", name];

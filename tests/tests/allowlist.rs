@@ -19,7 +19,6 @@ use sensor_e2e::{
     test_image, text, token, Scope, Sensor, TempDir, Value, DETECTION_TIMEOUT,
 };
 
-const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 const ROLE_LABEL: &str = "org.e2e-test.role";
 
 /// A config file allowing a status board (by label) and a CI runner (by name pattern).
@@ -83,16 +82,6 @@ fn is_creation_by_the_test(d: &Value, name: &str) -> bool {
         && text(d, "evidence.created_container.name") == name
 }
 
-/// Runs `docker create` or `run` options for a socket-mounted container; returns its id.
-fn socket_container(name: &str, socket: &str, extra: &[&str], script: &str) -> String {
-    let image = test_image();
-    let mount = format!("{DOCKER_SOCKET}:{socket}");
-    let mut args = vec!["-v", mount.as_str()];
-    args.extend(extra);
-    args.extend([image.as_str(), "sh", "-c", script]);
-    docker::run_detached(name, &args)
-}
-
 /// `docker ps` every half second, `times` times.
 fn poll_script(socket: &str, times: u32) -> String {
     format!(
@@ -140,7 +129,7 @@ fn allowlisted_poller_is_lowered_and_ci_runner_silenced() {
     let board = scope.name("board");
     let board_socket = format!("/run/{}.sock", token(5));
     let label = format!("{ROLE_LABEL}={}", allow.board_role);
-    socket_container(
+    docker::run_socket_user(
         &board,
         &board_socket,
         &["--label", &label],
@@ -158,7 +147,7 @@ fn allowlisted_poller_is_lowered_and_ci_runner_silenced() {
         "sleep 1; {cli} create --name {plain} {image} true; sleep 2; \
          {cli} create --name {privileged} --privileged {image} true; sleep 5"
     );
-    socket_container(&runner, &runner_socket, &[], &script);
+    docker::run_socket_user(&runner, &runner_socket, &[], &script);
 
     expect_escape(&sensor, &runner, &privileged);
     canary::trigger(&scope, &[]).expect(&sensor, DETECTION_TIMEOUT);
@@ -224,7 +213,7 @@ fn allowlist_covers_containers_running_before_the_sensor() {
         wait_for("poll"),
         poll_script(&board_socket, 10)
     );
-    socket_container(
+    docker::run_socket_user(
         &board,
         &board_socket,
         &["--label", &label, "-v", &trigger_mount],
@@ -242,7 +231,7 @@ fn allowlist_covers_containers_running_before_the_sensor() {
         wait_for("plain"),
         wait_for("privileged"),
     );
-    socket_container(&runner, &runner_socket, &["-v", &trigger_mount], &script);
+    docker::run_socket_user(&runner, &runner_socket, &["-v", &trigger_mount], &script);
 
     // Both run before the sensor starts: their start-up posture is judged with the allowlist.
     let sensor = start_sensor(&allow);

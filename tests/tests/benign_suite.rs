@@ -11,11 +11,9 @@
 use std::{collections::HashSet, fs, time::Duration};
 
 use sensor_e2e::{
-    canary, checks::at_least, docker, poll, test_image, text, token, Scope, Sensor, TempDir, Value,
-    DETECTION_TIMEOUT,
+    canary, checks::at_least, docker, docker::DOCKER_SOCKET, poll, test_image, text, token, Scope,
+    Sensor, TempDir, Value, DETECTION_TIMEOUT,
 };
-
-const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 fn exit_code(name: &str) -> String {
     docker::inspect(name, "{{.State.ExitCode}}")

@@ -6,9 +6,11 @@
 
 use std::{path::Path, thread, time::Duration};
 
-use sensor_e2e::{canary, is_full_id, text, Relay, Scope, Sensor, TempDir, DETECTION_TIMEOUT};
+use sensor_e2e::{
+    canary, docker::DOCKER_SOCKET, is_full_id, text, Relay, Scope, Sensor, TempDir,
+    DETECTION_TIMEOUT,
+};
 
-const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// The watcher's backoff grows to 30 s; a reconnect is due within that after the relay is back.
 const RECONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 

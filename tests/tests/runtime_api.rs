@@ -18,11 +18,12 @@ use std::{
 use sensor_e2e::{
     canary,
     checks::{any_contains, assert_detection, strings},
-    docker, field, poll, random_in, static_tools, test_image, text, token, Relay, Scope, Sensor,
-    TcpRelay, TempDir, Value, DETECTION_TIMEOUT,
+    docker,
+    docker::DOCKER_SOCKET,
+    field, poll, random_in, static_tools, test_image, text, token, Relay, Scope, Sensor, TcpRelay,
+    TempDir, Value, DETECTION_TIMEOUT,
 };
 
-const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// Where containerd's socket may be; the sensor knows these three. On these machines Docker's
 /// own containerd serves the last one.
 const CONTAINERD_SOCKETS: &[&str] = &[
@@ -120,14 +121,13 @@ fn privileged_exec_through_the_socket() {
     docker::run_detached(&target, &[&image, "sleep", "60"]);
     let origin = scope.name("opsbot");
     let socket = format!("/srv/{}/d.sock", token(4));
-    let mount = format!("{DOCKER_SOCKET}:{socket}");
     let marker = token(6);
     let script = format!(
         "sleep 1; docker -H unix://{socket} exec --privileged {target} echo {marker}; \
          docker -H unix://{socket} exec {target} true; \
          docker -H unix://{socket} exec --privileged {origin} true; sleep 5"
     );
-    let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
+    let origin_id = docker::run_socket_user(&origin, &socket, &[], &script);
 
     let d = sensor.expect(
         &format!("privileged-exec into {target}"),
@@ -332,8 +332,7 @@ fn dangerous_creations_through_the_socket_by_kind() {
         steps.push(create(child, &kind.options));
     }
     let script = format!("sleep 1; {}; sleep 10", steps.join("; "));
-    let mount = format!("{DOCKER_SOCKET}:{socket}");
-    let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
+    let origin_id = docker::run_socket_user(&origin, &socket, &[], &script);
 
     for (kind, child) in kinds.iter().zip(&children) {
         let d = expect_escape(&sensor, &origin, child);
@@ -398,14 +397,13 @@ fn local_volume_bound_to_the_host_root() {
     let volume = scope.name("cachevol");
     let image = test_image();
     let socket = format!("/srv/{}/api.sock", token(5));
-    let mount = format!("{DOCKER_SOCKET}:{socket}");
     let script = format!(
         "sleep 1; docker -H unix://{socket} volume create -d local -o type=none -o o=bind \
          -o device=/ {volume} && docker -H unix://{socket} create --name {child} \
          -v {volume}:/{} {image} true; sleep 10",
         token(4)
     );
-    let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
+    let origin_id = docker::run_socket_user(&origin, &socket, &[], &script);
 
     let d = expect_escape(&sensor, &origin, &child);
     assert_origin(&d, &origin_id);
@@ -427,13 +425,12 @@ fn privileged_container_removed_at_once_is_still_reported() {
     let child = scope.name("gone");
     let image = test_image();
     let socket = format!("/var/{}/d.sock", token(5));
-    let mount = format!("{DOCKER_SOCKET}:{socket}");
     // Privileged containers cannot start here: `--rm` removes the child again at once.
     let script = format!(
         "sleep 1; docker -H unix://{socket} run --rm --name {child} --privileged {image} true; \
          sleep 10"
     );
-    let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
+    let origin_id = docker::run_socket_user(&origin, &socket, &[], &script);
 
     let d = sensor.expect(
         &format!("a detection of the creation of {child}"),
@@ -494,7 +491,6 @@ fn created_container_gone_before_the_sensor_looks() {
     let child = scope.name("vanished");
     let image = test_image();
     let socket = format!("/run/{}.sock", token(5));
-    let mount = format!("{DOCKER_SOCKET}:{socket}");
     let flags = format!("{}:/f{}", dir.path().display(), token(3));
     let inside = flags.rsplit_once(':').unwrap().1.to_string();
     // A first use of the socket makes the sensor report the origin (and know it) before Docker
@@ -505,10 +501,7 @@ fn created_container_gone_before_the_sensor_looks() {
          docker -H unix://{socket} run --rm --name {child} --privileged {image} true; \
          touch {inside}/done; sleep 30"
     );
-    let origin_id = docker::run_detached(
-        &origin,
-        &["-v", &mount, "-v", &flags, &image, "sh", "-c", &script],
-    );
+    let origin_id = docker::run_socket_user(&origin, &socket, &["-v", &flags], &script);
     // The sensor knows the origin before Docker is held.
     sensor.expect(
         &format!("the socket use of {origin} noticed"),
@@ -618,12 +611,11 @@ fn escape_is_attributed_despite_a_host_client_reacting_to_the_create() {
     let mut client = ReactingClient::start(&child);
     let image = test_image();
     let socket = format!("/run/{}.sock", token(5));
-    let mount = format!("{DOCKER_SOCKET}:{socket}");
     let script = format!(
         "sleep 1; docker -H unix://{socket} create --name {child} --privileged {image} true; \
          sleep 10"
     );
-    let origin_id = docker::run_detached(&origin, &["-v", &mount, &image, "sh", "-c", &script]);
+    let origin_id = docker::run_socket_user(&origin, &socket, &[], &script);
 
     let d = sensor.expect(
         &format!("a detection of the creation of {child}"),
