@@ -28,7 +28,7 @@ const RESPONSE: &str = "The kernel runs the program named in this file as root o
     for the payload the value points to (often in the container's writable layer).";
 
 /// What writing a path does, if it is one of the hatches.
-fn hatch(path: &str) -> Option<(&'static str, Severity)> {
+pub fn hatch(path: &str) -> Option<(&'static str, Severity)> {
     let name = path.rsplit('/').next().unwrap_or(path);
     match name {
         "release_agent" => Some((

@@ -3,7 +3,7 @@
 
 use serde_json::Map;
 
-use super::{put, Finding};
+use super::{files, put, Finding};
 use crate::{
     detection::{mitre, ProcessInfo, Severity},
     event::text,
@@ -88,16 +88,9 @@ fn concern(source: &str, fstype: &str) -> Option<&'static str> {
     if block.iter().any(|p| source.starts_with(p)) {
         return Some("host block device");
     }
-    // A kernel escape hatch bound onto another name, to write it unnoticed.
-    const HATCHES: [&str; 6] = [
-        "release_agent",
-        "notify_on_release",
-        "core_pattern",
-        "modprobe",
-        "uevent_helper",
-        "cgroup.procs",
-    ];
-    if HATCHES.contains(&source.rsplit('/').next().unwrap_or_default()) {
+    // A kernel escape hatch (or a cgroup's task list) bound onto another name, to write it
+    // unnoticed.
+    if files::hatch(source).is_some() || source.ends_with("/cgroup.procs") {
         return Some("an escape-hatch file bound onto another name");
     }
     match fstype {
