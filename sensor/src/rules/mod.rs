@@ -5,6 +5,7 @@
 //! from the engine's cache.
 
 pub mod boundary;
+pub mod dangers;
 pub mod dedup;
 pub mod escape;
 pub mod exec;

@@ -2,7 +2,7 @@
 
 use serde_json::Map;
 
-use super::{escape::dangers, put, Finding};
+use super::{dangers::dangers, put, Finding};
 use crate::{
     detection::{mitre, Severity},
     docker::ContainerInfo,
