@@ -14,6 +14,7 @@ mod host;
 mod logging;
 mod output;
 mod probes;
+mod processes;
 mod rules;
 mod stats;
 #[cfg(test)]
