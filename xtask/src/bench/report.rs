@@ -59,6 +59,21 @@ impl Verdict {
     }
 }
 
+/// An overhead beside the storm's baseline spread, the measure of the machine's noise.
+fn with_spread(overhead: Option<f64>, storm: Option<&StormResult>) -> String {
+    let Some(overhead) = overhead else {
+        return "-".into();
+    };
+    match storm.and_then(StormResult::baseline_spread) {
+        Some(spread) => format!(
+            "{} (baseline spread {:.1} %)",
+            pct(overhead),
+            spread * 100.0
+        ),
+        None => pct(overhead),
+    }
+}
+
 fn pct(value: f64) -> String {
     format!("{:+.1} %", value * 100.0)
 }
@@ -88,17 +103,7 @@ impl Report<'_> {
         out.push(Verdict {
             name: "Host exec storm overhead",
             goal: "< 1 %".into(),
-            measured: host.map_or("-".into(), |o| {
-                let noise = r.host.as_ref().and_then(StormResult::baseline_spread);
-                format!(
-                    "{}{}",
-                    pct(o),
-                    noise.map_or(String::new(), |n| format!(
-                        " (baseline spread {:.1} %)",
-                        n * 100.0
-                    ))
-                )
-            }),
+            measured: with_spread(host, r.host.as_ref()),
             pass: host.map(|o| o < HOST_OVERHEAD_MAX),
             miss: host.map_or(String::new(), |o| {
                 format!("{:.1} points over", (o - HOST_OVERHEAD_MAX) * 100.0)
@@ -112,17 +117,7 @@ impl Report<'_> {
         out.push(Verdict {
             name: "Container exec storm overhead",
             goal: "< 5 %".into(),
-            measured: sensor.map_or("-".into(), |o| {
-                let noise = container.and_then(StormResult::baseline_spread);
-                format!(
-                    "{}{}",
-                    pct(o),
-                    noise.map_or(String::new(), |n| format!(
-                        " (baseline spread {:.1} %)",
-                        n * 100.0
-                    ))
-                )
-            }),
+            measured: with_spread(sensor, container),
             pass: sensor.map(|o| o < CONTAINER_OVERHEAD_MAX),
             miss: sensor.map_or(String::new(), |o| {
                 format!(
